@@ -1,0 +1,36 @@
+"""Extension objects, unbound: ``create_app`` binds them to each app."""
+
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
+
+from sync_api.config import MIGRATIONS_PATH
+
+# Constraints get predictable names, so a migration can drop or alter them
+# by name; SQLite batch migrations cannot touch unnamed constraints.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_N_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the API's tables; models subclass ``db.Model``.
+
+    It lives here and not in ``models.py`` because ``db`` is built from it and
+    ``models.py`` imports ``db``.
+    """
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
+
+# An absolute directory, so "flask db ..." works from any working directory.
+# render_as_batch (Flask-Migrate's default, said here on purpose) lets
+# ALTER on SQLite go through table copies.
+migrate = Migrate(directory=str(MIGRATIONS_PATH), render_as_batch=True)
