@@ -1,0 +1,99 @@
+import contextlib
+import contextvars
+import functools
+from decimal import Decimal
+
+from sql.aggregate import Sum
+from sql.functions import Round
+from sql import Cast
+
+from trytond import backend
+from trytond.i18n import gettext
+from trytond.pool import Pool
+from trytond.transaction import Transaction
+
+from .exceptions import WorkflowStateError
+
+
+def requires_state(*states):
+    """Refuse a workflow button on records that are not in one of states.
+
+    Workflow.transition silently skips records in another state; approving
+    or applying twice or out of order must be reported to the user instead.
+    The button runs inside workflow() so that its writes are allowed.
+    """
+    def decorator(func):
+        @functools.wraps(func)
+        def wrapper(cls, records, *args, **kwargs):
+            for record in records:
+                if record.state not in states:
+                    Button = Pool().get('ir.model.button')
+                    action = Button.get_view_attributes(
+                        cls.__name__, func.__name__).get('string')
+                    raise WorkflowStateError(
+                        gettext('crm_module.msg_wrong_state',
+                            record=record.rec_name,
+                            state=record.state_string,
+                            action=action or func.__name__))
+            with workflow():
+                return func(cls, records, *args, **kwargs)
+        return wrapper
+    return decorator
+
+
+def month_add(date, months):
+    "Return the first day of the month that is months after date's month"
+    index = date.year * 12 + date.month - 1 + months
+    return date.replace(year=index // 12, month=index % 12 + 1, day=1)
+
+
+def exact_sum(column, digits=2):
+    """Return a SQL SUM of a Numeric column that stays exact on every backend.
+
+    SQLite keeps Tryton's Numeric values as text and sums them as floats;
+    summing whole units of 10**-digits as integers keeps every cent.
+    Read the result with from_exact_sum.
+    """
+    if backend.name == 'sqlite':
+        return Sum(Cast(Round(column * (10 ** digits)), 'INTEGER'))
+    return Sum(column)
+
+
+def from_exact_sum(value, digits=2):
+    if value is None:
+        return Decimal(0)
+    if backend.name == 'sqlite':
+        return Decimal(int(value)).scaleb(-digits)
+    return Decimal(value)
+
+
+_in_workflow = contextvars.ContextVar('crm_in_workflow', default=False)
+
+
+@contextlib.contextmanager
+def workflow():
+    """Mark the writes done by a workflow button.
+
+    State and stamp fields may only change inside a button; a plain write
+    over RPC must not be able to move a record to another state.
+    """
+    token = _in_workflow.set(True)
+    try:
+        yield
+    finally:
+        _in_workflow.reset(token)
+
+
+def in_workflow():
+    return _in_workflow.get()
+
+
+def invalidate_cache(Model, ids):
+    "Forget cached values of records changed by raw SQL in this transaction"
+    transaction = Transaction()
+    transaction.counter += 1
+    for cache in transaction.cache.values():
+        if Model.__name__ in cache:
+            cache_cls = cache[Model.__name__]
+            for id_ in ids:
+                cache_cls.pop(id_, None)

@@ -1,0 +1,63 @@
+from decimal import Decimal
+
+from trytond.pool import Pool, PoolMeta
+from trytond.transaction import Transaction
+
+# The shipped tier policy (DOMAIN section 1), highest first:
+# (code, English name, Chinese name, annual amount from, share above,
+#  designated only, without sales)
+DEFAULT_TIERS = [
+    ('strategic', "Strategic", "战略客户", None, None, True, False),
+    ('key', "Key", "重点客户", Decimal('20000000.00'), Decimal('3.00'), False, False),
+    ('major', "Major", "主要客户", Decimal('5000000.00'), None, False, False),
+    ('general', "General", "一般客户", None, None, False, False),
+    ('potential', "Potential", "潜在客户", None, None, False, True),
+    ]
+
+
+class Company(metaclass=PoolMeta):
+    __name__ = 'company.company'
+
+    @classmethod
+    def create(cls, vlist):
+        companies = super().create(vlist)
+        cls.create_crm_tiers(companies)
+        return companies
+
+    @classmethod
+    def create_crm_tiers(cls, companies):
+        "Give companies without tiers the shipped tier policy to edit"
+        pool = Pool()
+        Tier = pool.get('crm.tier')
+        Lang = pool.get('ir.lang')
+        with Transaction().set_context(active_test=False):
+            have_tiers = {t.company for t in Tier.search([
+                        ('company', 'in', [c.id for c in companies]),
+                        ])}
+        vlist = []
+        for company in companies:
+            if company in have_tiers:
+                continue
+            for sequence, (code, name, _, amount, share, designated,
+                    no_sales) in enumerate(DEFAULT_TIERS, 1):
+                vlist.append({
+                        'company': company.id,
+                        'sequence': sequence * 10,
+                        'code': code,
+                        'name': name,
+                        'min_amount': amount,
+                        'min_share': share,
+                        'designated_only': designated,
+                        'no_sales': no_sales,
+                        })
+        with Transaction().set_context(language='en'):
+            tiers = Tier.create(vlist)
+        if tiers and Lang.search([
+                    ('code', '=', 'zh_CN'), ('translatable', '=', True)]):
+            names = {t[0]: t[2] for t in DEFAULT_TIERS}
+            with Transaction().set_context(language='zh_CN'):
+                translated = Tier.browse(tiers)
+                for tier in translated:
+                    tier.name = names[tier.code]
+                Tier.save(translated)
+        return tiers

@@ -1,0 +1,38 @@
+from trytond.exceptions import UserError
+from trytond.model.exceptions import AccessError, ValidationError
+
+
+class TierValidationError(ValidationError):
+    pass
+
+
+class TierInUseError(AccessError):
+    pass
+
+
+class WorkflowStateError(AccessError):
+    pass
+
+
+class EvaluationOverrideError(ValidationError):
+    pass
+
+
+class EvaluationPeriodError(ValidationError):
+    pass
+
+
+class MissingRateError(UserError):
+    pass
+
+
+class SalesSummaryError(UserError):
+    pass
+
+
+class ConfigurationValidationError(ValidationError):
+    pass
+
+
+class PartyDesignationError(ValidationError):
+    pass

@@ -1,0 +1,365 @@
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+
+from sql import Null
+from sql.aggregate import Count
+
+from trytond.i18n import gettext
+from trytond.model import Index, ModelSQL, ModelView, Unique, fields
+from trytond.rpc import RPC
+from trytond.pool import Pool
+from trytond.pyson import Eval
+from trytond.tools import grouped_slice
+from trytond.transaction import Transaction
+
+from .exceptions import SalesSummaryError
+
+AMOUNT_DIGITS = (16, 2)
+QUANTITY_DIGITS = (16, 4)
+# Fields a sender gives for each (source, customer, month, currency) key.
+TOTAL_FIELDS = ['revenue', 'cost', 'quantity', 'line_count', 'last_sale_date']
+
+
+class SalesSummary(ModelSQL, ModelView):
+    __name__ = 'crm.sales.summary'
+    __string__ = "Monthly Sales Summary"
+
+    company = fields.Many2One(
+        'company.company', "Company", required=True, readonly=True,
+        ondelete='CASCADE')
+    source = fields.Char(
+        "Source", required=True, readonly=True,
+        help="The outside system that sent the sales.")
+    customer_ref = fields.Char(
+        "Customer Reference", required=True, readonly=True,
+        help="The customer as the source names it: a party code or an "
+        "identifier registered for the source.")
+    party = fields.Many2One(
+        'party.party', "Party", readonly=True, ondelete='RESTRICT',
+        context={
+            'company': Eval('company', -1),
+            },
+        depends={'company'},
+        help="Empty while no party matches the customer reference.")
+    month = fields.Date("Month", required=True, readonly=True)
+    currency = fields.Many2One(
+        'currency.currency', "Currency", required=True, readonly=True)
+    revenue = fields.Numeric(
+        "Revenue", digits=AMOUNT_DIGITS, required=True, readonly=True)
+    cost = fields.Numeric(
+        "Cost", digits=AMOUNT_DIGITS, required=True, readonly=True)
+    margin = fields.Function(fields.Numeric(
+            "Gross Margin", digits=AMOUNT_DIGITS), 'get_margin')
+    quantity = fields.Numeric(
+        "Quantity", digits=QUANTITY_DIGITS, required=True, readonly=True)
+    line_count = fields.Integer("Lines", required=True, readonly=True)
+    last_sale_date = fields.Date("Last Sale", readonly=True)
+    matched = fields.Function(
+        fields.Boolean("Matched"), 'get_matched', searcher='search_matched')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('key_uniq',
+                Unique(t, t.company, t.source, t.customer_ref, t.month,
+                    t.currency),
+                'crm_module.msg_sales_summary_key_unique'),
+            ]
+        cls._sql_indexes.update({
+                Index(t, (t.party, Index.Equality()),
+                    (t.month, Index.Range())),
+                Index(t, (t.company, Index.Equality()),
+                    (t.month, Index.Range())),
+                Index(t, (t.customer_ref, Index.Equality()),
+                    where=t.party == Null),
+                })
+        cls._order = [('month', 'DESC'), ('id', 'DESC')]
+        cls.__rpc__.update({
+                'upsert': RPC(readonly=False),
+                'parse_rows': RPC(),
+                })
+
+    def get_margin(self, name):
+        return self.revenue - self.cost
+
+    def get_matched(self, name):
+        return bool(self.party)
+
+    @classmethod
+    def search_matched(cls, name, clause):
+        _, operator, value = clause
+        matched = (operator == '=') == bool(value)
+        return [('party', '!=' if matched else '=', None)]
+
+    def get_rec_name(self, name):
+        return '%s/%s %s' % (
+            self.source, self.customer_ref, self.month.strftime('%Y-%m'))
+
+    @classmethod
+    def parse_rows(cls, rows):
+        """Check rows sent for an upsert and convert their values.
+
+        Return the parsed rows and a list of errors, each a dict with the
+        row index, the field and a message; all rows are checked so that a
+        sender learns every mistake at once.
+        """
+        pool = Pool()
+        Currency = pool.get('currency.currency')
+        errors, parsed = [], []
+
+        def error(index, field, message, **kwargs):
+            errors.append({
+                    'index': index, 'field': field,
+                    'message': gettext('crm_module.' + message, **kwargs),
+                    })
+
+        if not isinstance(rows, list):
+            return [], [{'index': None, 'field': 'rows',
+                    'message': gettext('crm_module.msg_sales_rows_list')}]
+        codes = {r.get('currency') for r in rows if isinstance(r, dict)}
+        currencies = {c.code: c.id for c in Currency.search([
+                    ('code', 'in', [c for c in codes if isinstance(c, str)]),
+                    ])}
+        seen = {}
+        for index, row in enumerate(rows):
+            if not isinstance(row, dict):
+                error(index, None, 'msg_sales_row_object')
+                continue
+            values = {}
+            for name in ['source', 'customer']:
+                value = row.get(name)
+                if not isinstance(value, str) or not value.strip():
+                    error(index, name, 'msg_sales_row_required', field=name)
+                else:
+                    values[name] = value.strip()
+            month = row.get('month')
+            try:
+                month = dt.datetime.strptime(month, '%Y-%m').date()
+            except (TypeError, ValueError):
+                error(index, 'month', 'msg_sales_row_month', value=month)
+            else:
+                values['month'] = month
+            currency = row.get('currency')
+            if currency not in currencies:
+                error(index, 'currency', 'msg_sales_row_currency',
+                    value=currency)
+            else:
+                values['currency'] = currencies[currency]
+            for name, digits in [
+                    ('revenue', AMOUNT_DIGITS), ('cost', AMOUNT_DIGITS),
+                    ('quantity', QUANTITY_DIGITS)]:
+                value = _parse_decimal(row.get(name), digits[1])
+                if value is None:
+                    error(index, name, 'msg_sales_row_decimal',
+                        field=name, value=row.get(name), digits=digits[1])
+                else:
+                    values[name] = value
+            line_count = row.get('line_count')
+            if (not isinstance(line_count, int) or isinstance(line_count, bool)
+                    or line_count < 0):
+                error(index, 'line_count', 'msg_sales_row_line_count',
+                    value=line_count)
+            else:
+                values['line_count'] = line_count
+            last_sale_date = row.get('last_sale_date')
+            if last_sale_date is not None:
+                try:
+                    last_sale_date = dt.date.fromisoformat(last_sale_date)
+                except (TypeError, ValueError):
+                    error(index, 'last_sale_date', 'msg_sales_row_date',
+                        value=last_sale_date)
+                else:
+                    if isinstance(month, dt.date) and (
+                            last_sale_date.replace(day=1) != month):
+                        error(index, 'last_sale_date',
+                            'msg_sales_row_date_month',
+                            value=last_sale_date)
+            values['last_sale_date'] = last_sale_date
+            key = tuple(values.get(k) for k in [
+                    'source', 'customer', 'month', 'currency'])
+            if None not in key:
+                if key in seen:
+                    error(index, 'customer', 'msg_sales_row_duplicate',
+                        other=seen[key])
+                seen[key] = index
+            parsed.append(values)
+        return parsed, errors
+
+    @classmethod
+    def upsert(cls, rows):
+        """Store absolute monthly totals keyed by
+        (source, customer, month, currency) for the context company.
+
+        The same totals sent twice change nothing and a later total
+        replaces the earlier one, so a sender may always resend.
+        Return counts of inserted, updated and unchanged rows and the
+        customers that match no party yet.
+        """
+        pool = Pool()
+        ModelAccess = pool.get('ir.model.access')
+        transaction = Transaction()
+        cursor = transaction.connection.cursor()
+        table = cls.__table__()
+
+        # Raw SQL below skips the ORM's access check: do it here.
+        ModelAccess.check(cls.__name__, 'create')
+        ModelAccess.check(cls.__name__, 'write')
+        company_id = transaction.context.get('company')
+        if not company_id:
+            raise SalesSummaryError(gettext('crm_module.msg_sales_no_company'))
+        rows, errors = cls.parse_rows(rows)
+        if errors:
+            raise SalesSummaryError(gettext(
+                    'crm_module.msg_sales_rows_invalid',
+                    count=len(errors),
+                    errors='\n'.join(
+                        '%s %s: %s' % (e['index'], e['field'], e['message'])
+                        for e in errors[:20])))
+
+        parties = cls.match_parties(
+            {(r['source'], r['customer']) for r in rows})
+        existing = {}
+        columns = [table.id, table.source, table.customer_ref, table.month,
+            table.currency, table.party] + [
+            getattr(table, f) for f in TOTAL_FIELDS]
+        for refs in grouped_slice({r['customer'] for r in rows}):
+            cursor.execute(*table.select(*columns,
+                    where=(table.company == company_id)
+                    & table.customer_ref.in_(list(refs))))
+            for id_, source, ref, month, currency, party, *totals in cursor:
+                existing[(source, ref, month, currency)] = (
+                    id_, party, totals)
+
+        now = dt.datetime.now()
+        user = transaction.user
+        to_insert, to_update, unchanged = [], [], 0
+        for row in rows:
+            key = (row['source'], row['customer'], row['month'],
+                row['currency'])
+            party = parties.get((row['source'], row['customer']))
+            totals = [row[f] for f in TOTAL_FIELDS]
+            if key in existing:
+                id_, old_party, old_totals = existing[key]
+                if (_normalize(old_totals) == _normalize(totals)
+                        and (old_party or party) == old_party):
+                    unchanged += 1
+                else:
+                    to_update.append((id_, old_party or party, totals))
+            else:
+                to_insert.append(
+                    [company_id, *key, party, *totals, user, now])
+
+        insert_columns = [table.company, table.source, table.customer_ref,
+            table.month, table.currency, table.party] + [
+            getattr(table, f) for f in TOTAL_FIELDS] + [
+            table.create_uid, table.create_date]
+        for sub_rows in grouped_slice(to_insert, 500):
+            cursor.execute(*table.insert(insert_columns, list(sub_rows)))
+        update_columns = [table.party] + [
+            getattr(table, f) for f in TOTAL_FIELDS] + [
+            table.write_uid, table.write_date]
+        for id_, party, totals in to_update:
+            cursor.execute(*table.update(update_columns,
+                    [party, *totals, user, now], where=table.id == id_))
+        unmatched = sorted({(r['source'], r['customer']) for r in rows
+                if not parties.get((r['source'], r['customer']))})
+        return {
+            'inserted': len(to_insert),
+            'updated': len(to_update),
+            'unchanged': unchanged,
+            'unmatched': [
+                {'source': s, 'customer': c} for s, c in unmatched],
+            }
+
+    @classmethod
+    def match_parties(cls, references):
+        """Return a mapping of (source, customer reference) to party id.
+
+        An identifier registered for the source wins over a party code.
+        """
+        pool = Pool()
+        Party = pool.get('party.party')
+        Identifier = pool.get('party.identifier')
+        cursor = Transaction().connection.cursor()
+        party = Party.__table__()
+        identifier = Identifier.__table__()
+
+        references = set(references)
+        codes = {ref for _, ref in references}
+        by_code, by_identifier = {}, {}
+        for sub_codes in grouped_slice(codes):
+            sub_codes = list(sub_codes)
+            cursor.execute(*party.select(party.code, party.id,
+                    where=party.code.in_(sub_codes)
+                    & (party.active == True)))  # noqa: E712
+            by_code.update(cursor)
+            cursor.execute(*identifier.select(
+                    identifier.crm_source, identifier.code, identifier.party,
+                    where=identifier.code.in_(sub_codes)
+                    & (identifier.crm_source != Null)))
+            for source, code, party_id in cursor:
+                by_identifier[(source, code)] = party_id
+        result = {}
+        for source, ref in references:
+            party_id = by_identifier.get((source, ref), by_code.get(ref))
+            if party_id:
+                result[(source, ref)] = party_id
+        return result
+
+    @classmethod
+    def match_unmatched(cls):
+        """Attach summaries waiting for a party to the party that now
+        matches their customer reference"""
+        cursor = Transaction().connection.cursor()
+        table = cls.__table__()
+        cursor.execute(*table.select(
+                table.source, table.customer_ref,
+                where=table.party == Null,
+                group_by=[table.source, table.customer_ref]))
+        references = set(cursor)
+        if not references:
+            return 0
+        matched = cls.match_parties(references)
+        for (source, ref), party_id in matched.items():
+            cursor.execute(*table.update([table.party], [party_id],
+                    where=(table.party == Null)
+                    & (table.source == source)
+                    & (table.customer_ref == ref)))
+        return len(matched)
+
+    @classmethod
+    def unmatched_customers(cls):
+        """Return the (source, customer reference, summary count) of the
+        context company that still wait for a party"""
+        cursor = Transaction().connection.cursor()
+        table = cls.__table__()
+        company_id = Transaction().context.get('company')
+        cursor.execute(*table.select(
+                table.source, table.customer_ref, Count(table.id),
+                where=(table.party == Null) & (table.company == company_id),
+                group_by=[table.source, table.customer_ref],
+                order_by=[table.source, table.customer_ref]))
+        return list(cursor)
+
+
+def _parse_decimal(value, digits):
+    # Money travels as a decimal string: a JSON number is refused because
+    # a float may already have lost the exact amount.
+    if not isinstance(value, str):
+        return None
+    try:
+        number = Decimal(value.strip())
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or number.as_tuple().exponent < -digits:
+        return None
+    if abs(number) >= Decimal(10) ** 14:
+        return None
+    return number
+
+
+def _normalize(totals):
+    return [Decimal(str(v)) if isinstance(v, (Decimal, float)) else v
+        for v in totals]
