@@ -1,0 +1,63 @@
+# Two commands do all set-up on a fresh machine (see README.md):
+#   make demo   the ERP with demo data and its web client, plus the sync API
+#   make test   every test, on SQLite and on PostgreSQL
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+UNITTEST := $(BIN)/python -m unittest discover -s crm_module/tests -t . -p 'test_*.py'
+
+.PHONY: help install demo test lint test-module test-module-postgresql \
+	test-api bench clean
+
+help:
+	@echo "make demo   - build the demo database and run the ERP and the API"
+	@echo "make test   - install everything and run every test"
+	@echo "make bench  - run the benchmarks and print their figures"
+	@echo "make clean  - remove var/ (databases, web client) and .venv/"
+
+$(INSTALLED): setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+install: $(INSTALLED)
+
+demo: $(INSTALLED)
+	.ci/system-deps.sh node
+	.ci/demo.sh
+
+test: $(INSTALLED) lint test-module test-module-postgresql test-api
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Tryton's own runner: ModuleTestCase and the proteus scenarios. A fresh
+# database cache per run, since the cache is keyed on module names only.
+test-module: $(INSTALLED)
+	@echo "== crm_module on SQLite"
+	cache=$$(mktemp -d) && trap 'rm -rf "$$cache"' EXIT && \
+	DB_CACHE=$$cache TRYTOND_DATABASE__URI=sqlite:// DB_NAME=:memory: \
+		$(UNITTEST)
+
+test-module-postgresql: $(INSTALLED)
+	@echo "== crm_module on PostgreSQL"
+	.ci/system-deps.sh postgres
+	.ci/postgres.sh start
+	trap '.ci/postgres.sh stop' EXIT && \
+	TRYTOND_DATABASE__URI=$$(.ci/postgres.sh url) DB_NAME=test_crm_module \
+		$(UNITTEST)
+
+test-api: $(INSTALLED)
+	@echo "== sync_api"
+	$(BIN)/pytest -q tests
+
+bench: $(INSTALLED)
+	$(BIN)/python -m bench.bench_evaluation
+
+clean:
+	-.ci/postgres.sh stop
+	rm -rf var $(VENV)
