@@ -26,7 +26,7 @@ class Configuration(ModelSingleton, ModelSQL, ModelView, CompanyMultiValueMixin)
     __string__ = "CRM Configuration"
 
     period_type = fields.MultiValue(fields.Selection(
-            PERIOD_TYPES, "Evaluation Period",
+            PERIOD_TYPES, "Period Type",
             help="The 12 months whose sales an evaluation measures."))
     measure = fields.MultiValue(fields.Selection(
             MEASURES, "Contribution Measure",
@@ -95,7 +95,7 @@ class ConfigurationEvaluation(ModelSQL, CompanyValueMixin):
     __name__ = 'crm.configuration.evaluation'
     __string__ = "CRM Configuration Evaluation"
 
-    period_type = fields.Selection(PERIOD_TYPES, "Evaluation Period")
+    period_type = fields.Selection(PERIOD_TYPES, "Period Type")
     measure = fields.Selection(MEASURES, "Contribution Measure")
     evaluation_month = fields.Integer("Evaluation Month")
     resident_threshold = fields.Numeric(
@@ -146,7 +146,7 @@ class ConfigurationEvaluation(ModelSQL, CompanyValueMixin):
             if value is not None and value < 0:
                 raise ConfigurationValidationError(gettext(
                         'crm_module.msg_configuration_negative',
-                        field=self.__class__._fields[name].string))
+                        field=self.__names__(name)['field']))
         if (self.evaluation_month is not None
                 and not 1 <= self.evaluation_month <= 12):
             raise ConfigurationValidationError(gettext(

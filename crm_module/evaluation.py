@@ -66,7 +66,7 @@ class Evaluation(Workflow, ModelSQL, ModelView):
     period_type = fields.Selection(
         PERIOD_TYPES, "Period Type", required=True, states=_draft)
     measure = fields.Selection(
-        MEASURES, "Measure", required=True, states=_draft,
+        MEASURES, "Contribution Measure", required=True, states=_draft,
         help="What tier thresholds, shares and ranks are computed on.")
     start_date = fields.Date(
         "Start Date", required=True, states=_draft,
@@ -94,8 +94,10 @@ class Evaluation(Workflow, ModelSQL, ModelView):
         "Resident Representative Threshold", digits=AMOUNT, readonly=True)
     big_customer_threshold = fields.Numeric(
         "Big Customer Threshold", digits=AMOUNT, readonly=True)
-    abc_a_share = fields.Numeric("Class A %", digits=(5, 2), readonly=True)
-    abc_b_share = fields.Numeric("Class B %", digits=(5, 2), readonly=True)
+    abc_a_share = fields.Numeric(
+        "Class A Cumulative Share %", digits=(5, 2), readonly=True)
+    abc_b_share = fields.Numeric(
+        "Class B Cumulative Share %", digits=(5, 2), readonly=True)
     customer_count = fields.Function(
         fields.Integer("Customers"), 'get_counts')
     change_count = fields.Function(
@@ -755,7 +757,7 @@ class EvaluationLine(ModelSQL, ModelView):
     order_count = fields.Integer("Sales Lines", readonly=True)
     last_sale_date = fields.Date("Last Sale", readonly=True)
     designated = fields.Boolean(
-        "Designated", readonly=True,
+        "Designated Strategic", readonly=True,
         help="Designated strategic by management when computed.")
     big_customer = fields.Boolean("Big Customer", readonly=True)
     current_tier = fields.Many2One(
@@ -778,10 +780,10 @@ class EvaluationLine(ModelSQL, ModelView):
         fields.Many2One('crm.tier', "Tier"), 'get_tier',
         searcher='search_tier')
     changed = fields.Function(
-        fields.Boolean("Changed"), 'get_changed')
+        fields.Boolean("Tier Changed"), 'get_changed')
     resident_required = fields.Function(
         fields.Boolean(
-            "Resident Representative",
+            "Resident Representative Required",
             help="A strategic customer whose revenue exceeds the resident "
             "representative threshold."),
         'get_resident_required')

@@ -52,7 +52,7 @@ class SalesSummary(ModelSQL, ModelView):
             "Gross Margin", digits=AMOUNT_DIGITS), 'get_margin')
     quantity = fields.Numeric(
         "Quantity", digits=QUANTITY_DIGITS, required=True, readonly=True)
-    line_count = fields.Integer("Lines", required=True, readonly=True)
+    line_count = fields.Integer("Sales Lines", required=True, readonly=True)
     last_sale_date = fields.Date("Last Sale", readonly=True)
     matched = fields.Function(
         fields.Boolean("Matched"), 'get_matched', searcher='search_matched')

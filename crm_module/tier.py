@@ -17,7 +17,7 @@ class Tier(sequence_ordered(), DeactivableMixin, ModelSQL, ModelView):
     code = fields.Char("Code", required=True, strip=True)
     name = fields.Char("Name", required=True, translate=True)
     min_amount = fields.Numeric(
-        "Annual Amount From", digits=(16, 2),
+        "Minimum Annual Contribution", digits=(16, 2),
         states={
             'invisible': Eval('designated_only') | Eval('no_sales'),
             },
@@ -100,7 +100,7 @@ class Tier(sequence_ordered(), DeactivableMixin, ModelSQL, ModelView):
                 raise TierValidationError(gettext(
                         'crm_module.msg_tier_negative_threshold',
                         tier=self.rec_name,
-                        field=self.__class__._fields[name].string))
+                        field=self.__names__(name)['field']))
         if self.min_share is not None and self.min_share >= 100:
             raise TierValidationError(gettext(
                     'crm_module.msg_tier_share_range',
@@ -146,7 +146,7 @@ class Tier(sequence_ordered(), DeactivableMixin, ModelSQL, ModelView):
                         raise TierValidationError(gettext(
                                 'crm_module.msg_tier_ladder',
                                 tier=tier.rec_name, higher=above.rec_name,
-                                field=cls._fields[name].string))
+                                field=cls.__names__(name)['field']))
             above = tier
 
     @classmethod
@@ -173,7 +173,7 @@ class Tier(sequence_ordered(), DeactivableMixin, ModelSQL, ModelView):
                     raise TierInUseError(gettext(
                             'crm_module.msg_tier_in_use',
                             tier=', '.join(t.rec_name for t in tiers),
-                            model=Model.__string__,
+                            model=Model.__names__()['model'],
                             record=record.rec_name))
         super().delete(tiers)
 
