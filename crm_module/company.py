@@ -1,7 +1,7 @@
 from decimal import Decimal
 
 from trytond.pool import Pool, PoolMeta
-from trytond.transaction import Transaction
+from trytond.transaction import Transaction, without_check_access
 
 # The shipped tier policy (DOMAIN section 1), highest first:
 # (code, English name, Chinese name, annual amount from, share above,
@@ -30,6 +30,13 @@ class Company(metaclass=PoolMeta):
         pool = Pool()
         Tier = pool.get('crm.tier')
         Lang = pool.get('ir.lang')
+        # The new company is not yet among the user's companies: its tiers
+        # are created whatever the record rules say.
+        with without_check_access():
+            return cls._create_crm_tiers(companies, Tier, Lang)
+
+    @classmethod
+    def _create_crm_tiers(cls, companies, Tier, Lang):
         with Transaction().set_context(active_test=False):
             have_tiers = {t.company for t in Tier.search([
                         ('company', 'in', [c.id for c in companies]),

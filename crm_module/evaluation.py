@@ -289,7 +289,7 @@ class Evaluation(Workflow, ModelSQL, ModelView):
                             'crm_module.msg_evaluation_workflow_field',
                             fields=', '.join(sorted(fields_))))
                 for evaluation in evaluations:
-                    if evaluation.state != 'draft' and set(values) != {'note'}:
+                    if evaluation.state != 'draft' and set(values) - {'note'}:
                         raise WorkflowStateError(gettext(
                                 'crm_module.msg_evaluation_modify',
                                 evaluation=evaluation.rec_name,
@@ -890,7 +890,7 @@ class EvaluationLine(ModelSQL, ModelView):
     @classmethod
     def delete(cls, lines):
         raise WorkflowStateError(gettext(
-                'crm_module.msg_evaluation_line_create'))
+                'crm_module.msg_evaluation_line_delete'))
 
     @classmethod
     def delete_raw(cls, evaluation_ids):

@@ -81,6 +81,16 @@ class SalesSummary(ModelSQL, ModelView):
                 'parse_rows': RPC(),
                 })
 
+    @classmethod
+    def create(cls, vlist):
+        # Summaries are absolute totals from the sync: only upsert, which
+        # checks every row and matches the party, may store them.
+        raise SalesSummaryError(gettext('crm_module.msg_sales_upsert_only'))
+
+    @classmethod
+    def write(cls, *args):
+        raise SalesSummaryError(gettext('crm_module.msg_sales_upsert_only'))
+
     def get_margin(self, name):
         return self.revenue - self.cost
 
@@ -109,18 +119,19 @@ class SalesSummary(ModelSQL, ModelView):
         Currency = pool.get('currency.currency')
         errors, parsed = [], []
 
-        def error(index, field, message, **kwargs):
+        def error(index, field_name, message, **kwargs):
             errors.append({
-                    'index': index, 'field': field,
+                    'index': index, 'field': field_name,
                     'message': gettext('crm_module.' + message, **kwargs),
                     })
 
         if not isinstance(rows, list):
             return [], [{'index': None, 'field': 'rows',
                     'message': gettext('crm_module.msg_sales_rows_list')}]
-        codes = {r.get('currency') for r in rows if isinstance(r, dict)}
+        codes = {r.get('currency') for r in rows
+            if isinstance(r, dict) and isinstance(r.get('currency'), str)}
         currencies = {c.code: c.id for c in Currency.search([
-                    ('code', 'in', [c for c in codes if isinstance(c, str)]),
+                    ('code', 'in', list(codes)),
                     ])}
         seen = {}
         for index, row in enumerate(rows):
@@ -142,7 +153,7 @@ class SalesSummary(ModelSQL, ModelView):
             else:
                 values['month'] = month
             currency = row.get('currency')
-            if currency not in currencies:
+            if not isinstance(currency, str) or currency not in currencies:
                 error(index, 'currency', 'msg_sales_row_currency',
                     value=currency)
             else:
@@ -199,15 +210,17 @@ class SalesSummary(ModelSQL, ModelView):
         """
         pool = Pool()
         ModelAccess = pool.get('ir.model.access')
+        User = pool.get('res.user')
         transaction = Transaction()
         cursor = transaction.connection.cursor()
         table = cls.__table__()
 
-        # Raw SQL below skips the ORM's access check: do it here.
+        # Raw SQL below skips the ORM's access check: the right to create
+        # summaries (the sync group's) is the right to upsert them.
         ModelAccess.check(cls.__name__, 'create')
-        ModelAccess.check(cls.__name__, 'write')
         company_id = transaction.context.get('company')
-        if not company_id:
+        if not company_id or (transaction.user
+                and company_id not in User.get_companies()):
             raise SalesSummaryError(gettext('crm_module.msg_sales_no_company'))
         rows, errors = cls.parse_rows(rows)
         if errors:

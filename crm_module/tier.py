@@ -133,20 +133,25 @@ class Tier(sequence_ordered(), DeactivableMixin, ModelSQL, ModelView):
                     'crm_module.msg_tier_no_sales_unique',
                     tiers=', '.join(t.rec_name for t in no_sales)))
         above = None
+        # the nearest higher tier that has each threshold
+        higher = {'min_amount': None, 'min_share': None}
         for tier in filter(lambda t: t.computed, tiers):
-            if above is not None:
-                if above.min_amount is None and above.min_share is None:
+            if (above is not None
+                    and above.min_amount is None and above.min_share is None):
+                raise TierValidationError(gettext(
+                        'crm_module.msg_tier_catch_all_not_last',
+                        tier=above.rec_name, lower=tier.rec_name))
+            for name, other in higher.items():
+                value = getattr(tier, name)
+                if (value is not None and other is not None
+                        and value >= getattr(other, name)):
                     raise TierValidationError(gettext(
-                            'crm_module.msg_tier_catch_all_not_last',
-                            tier=above.rec_name, lower=tier.rec_name))
-                for name in ['min_amount', 'min_share']:
-                    value, limit = getattr(tier, name), getattr(above, name)
-                    if (value is not None and limit is not None
-                            and value >= limit):
-                        raise TierValidationError(gettext(
-                                'crm_module.msg_tier_ladder',
-                                tier=tier.rec_name, higher=above.rec_name,
-                                field=cls.__names__(name)['field']))
+                            'crm_module.msg_tier_ladder',
+                            tier=tier.rec_name, higher=other.rec_name,
+                            field=cls.__names__(name)['field']))
+            for name in higher:
+                if getattr(tier, name) is not None:
+                    higher[name] = tier
             above = tier
 
     @classmethod
