@@ -237,7 +237,8 @@ class Evaluation(Workflow, ModelSQL, ModelView):
         changed = Case(
             ((line.current_tier == Null) | (line.current_tier != final), 1),
             else_=0)
-        for sub_ids in grouped_slice([e.id for e in evaluations]):
+        for sub_ids in grouped_slice(
+                [e.id for e in evaluations], Transaction().database.IN_MAX):
             cursor.execute(*line.select(
                     line.evaluation, Sum(Literal(1)), Sum(changed),
                     where=line.evaluation.in_(list(sub_ids)),
@@ -897,7 +898,8 @@ class EvaluationLine(ModelSQL, ModelView):
         "Delete the lines of evaluations; only their workflow calls this"
         table = cls.__table__()
         cursor = Transaction().connection.cursor()
-        for sub_ids in grouped_slice(evaluation_ids):
+        for sub_ids in grouped_slice(
+                evaluation_ids, Transaction().database.IN_MAX):
             cursor.execute(*table.delete(
                     where=table.evaluation.in_(list(sub_ids))))
 

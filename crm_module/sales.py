@@ -237,7 +237,8 @@ class SalesSummary(ModelSQL, ModelView):
         columns = [table.id, table.source, table.customer_ref, table.month,
             table.currency, table.party] + [
             getattr(table, f) for f in TOTAL_FIELDS]
-        for refs in grouped_slice({r['customer'] for r in rows}):
+        for refs in grouped_slice(
+                {r['customer'] for r in rows}, transaction.database.IN_MAX):
             cursor.execute(*table.select(*columns,
                     where=(table.company == company_id)
                     & table.customer_ref.in_(list(refs))))
@@ -302,7 +303,8 @@ class SalesSummary(ModelSQL, ModelView):
         references = set(references)
         codes = {ref for _, ref in references}
         by_code, by_identifier = {}, {}
-        for sub_codes in grouped_slice(codes):
+        for sub_codes in grouped_slice(
+                codes, Transaction().database.IN_MAX):
             sub_codes = list(sub_codes)
             cursor.execute(*party.select(party.code, party.id,
                     where=party.code.in_(sub_codes)
