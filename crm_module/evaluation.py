@@ -6,6 +6,7 @@ from sql import Literal, Null
 from sql.aggregate import Max, Sum
 from sql.conditionals import Case, Coalesce
 
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Workflow, fields
 from trytond.pool import Pool
@@ -238,7 +239,7 @@ class Evaluation(Workflow, ModelSQL, ModelView):
             ((line.current_tier == Null) | (line.current_tier != final), 1),
             else_=0)
         for sub_ids in grouped_slice(
-                [e.id for e in evaluations], Transaction().database.IN_MAX):
+                [e.id for e in evaluations], backend.MAX_QUERY_PARAMS):
             cursor.execute(*line.select(
                     line.evaluation, Sum(Literal(1)), Sum(changed),
                     where=line.evaluation.in_(list(sub_ids)),
@@ -899,7 +900,7 @@ class EvaluationLine(ModelSQL, ModelView):
         table = cls.__table__()
         cursor = Transaction().connection.cursor()
         for sub_ids in grouped_slice(
-                evaluation_ids, Transaction().database.IN_MAX):
+                evaluation_ids, backend.MAX_QUERY_PARAMS):
             cursor.execute(*table.delete(
                     where=table.evaluation.in_(list(sub_ids))))
 

@@ -4,6 +4,7 @@ from decimal import Decimal, InvalidOperation
 from sql import Null
 from sql.aggregate import Count
 
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Unique, fields
 from trytond.rpc import RPC
@@ -238,7 +239,7 @@ class SalesSummary(ModelSQL, ModelView):
             table.currency, table.party] + [
             getattr(table, f) for f in TOTAL_FIELDS]
         for refs in grouped_slice(
-                {r['customer'] for r in rows}, transaction.database.IN_MAX):
+                {r['customer'] for r in rows}, backend.MAX_QUERY_PARAMS):
             cursor.execute(*table.select(*columns,
                     where=(table.company == company_id)
                     & table.customer_ref.in_(list(refs))))
@@ -304,7 +305,7 @@ class SalesSummary(ModelSQL, ModelView):
         codes = {ref for _, ref in references}
         by_code, by_identifier = {}, {}
         for sub_codes in grouped_slice(
-                codes, Transaction().database.IN_MAX):
+                codes, backend.MAX_QUERY_PARAMS):
             sub_codes = list(sub_codes)
             cursor.execute(*party.select(party.code, party.id,
                     where=party.code.in_(sub_codes)
