@@ -363,8 +363,10 @@ class Evaluation(Workflow, ModelSQL, ModelView):
     def approve(cls, evaluations):
         pool = Pool()
         Line = pool.get('crm.evaluation.line')
-        Line.check_overrides(
-            Line.search([('evaluation', 'in', [e.id for e in evaluations])]))
+        Line.check_overrides(Line.search([
+                    ('evaluation', 'in', [e.id for e in evaluations]),
+                    ('override_tier', '!=', None),
+                    ]))
         cls.write(evaluations, {
                 'approved_by': Transaction().user,
                 'approved_at': dt.datetime.now(),
@@ -520,8 +522,22 @@ class Evaluation(Workflow, ModelSQL, ModelView):
         unmatched = totals.pop(None, [Decimal(0)])[0]
         parties = self._get_parties(totals)
 
+        by_margin = self.measure == 'margin'
+
         def amount_of(revenue, cost):
-            return revenue - cost if self.measure == 'margin' else revenue
+            return revenue - cost if by_margin else revenue
+
+        # Read the thresholds once: the loop below runs for every party.
+        ladder = [(t.id, t.min_amount, t.min_share) for t in computed]
+
+        def tier_for(amount, share):
+            for tier_id, min_amount, min_share in ladder:
+                if min_amount is None and min_share is None:
+                    return tier_id
+                if ((min_amount is not None and amount >= min_amount)
+                        or (min_share is not None and share > min_share)):
+                    return tier_id
+            return no_sales.id
 
         figures = {}
         for party_id in parties:
@@ -568,13 +584,11 @@ class Evaluation(Workflow, ModelSQL, ModelView):
             share = (f['amount'] * HUNDRED / company_amount
                 if company_amount else Decimal(0))
             if strategic and designated:
-                proposed = designated
+                proposed = designated.id
             elif f['revenue'] <= 0:
-                proposed = no_sales
+                proposed = no_sales.id
             else:
-                proposed = next(
-                    (t for t in computed if t.matches(f['amount'], share)),
-                    no_sales)
+                proposed = tier_for(f['amount'], share)
             average = (f['amount'] + f['previous_amount']) / 2
             margin = f['revenue'] - f['cost']
             lines.append({
@@ -603,7 +617,7 @@ class Evaluation(Workflow, ModelSQL, ModelView):
                         big_threshold is not None
                         and average > big_threshold),
                     'current_tier': current_tier,
-                    'proposed_tier': proposed.id,
+                    'proposed_tier': proposed,
                     })
         cent = Decimal('0.01')
         for line in lines:
@@ -915,7 +929,9 @@ class EvaluationLine(ModelSQL, ModelView):
         columns = [table.evaluation, table.create_uid, table.create_date] + [
             getattr(table, n) for n in names]
         user, now = Transaction().user, dt.datetime.now()
-        for sub_lines in grouped_slice(lines, 1000):
-            cursor.execute(*table.insert(columns, [
-                        [evaluation.id, user, now] + [line[n] for n in names]
-                        for line in sub_lines]))
+        rows = [[evaluation.id, user, now] + [line[n] for n in names]
+            for line in lines]
+        # One statement prepared once and run for every row: a multi-row
+        # VALUES with tens of thousands of parameters is slow to build.
+        query, _ = tuple(table.insert(columns, [rows[0]]))
+        cursor.executemany(query, rows)

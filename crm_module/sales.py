@@ -235,14 +235,20 @@ class SalesSummary(ModelSQL, ModelView):
         parties = cls.match_parties(
             {(r['source'], r['customer']) for r in rows})
         existing = {}
+        sources = sorted({r['source'] for r in rows})
+        months = sorted({r['month'] for r in rows})
         columns = [table.id, table.source, table.customer_ref, table.month,
             table.currency, table.party] + [
             getattr(table, f) for f in TOTAL_FIELDS]
         for refs in grouped_slice(
                 {r['customer'] for r in rows}, backend.MAX_QUERY_PARAMS):
+            # The batch's sources and months keep the lookup on the unique
+            # index instead of every month ever sent for these customers.
             cursor.execute(*table.select(*columns,
                     where=(table.company == company_id)
-                    & table.customer_ref.in_(list(refs))))
+                    & table.source.in_(sources)
+                    & table.customer_ref.in_(list(refs))
+                    & table.month.in_(months)))
             for id_, source, ref, month, currency, party, *totals in cursor:
                 existing[(source, ref, month, currency)] = (
                     id_, party, totals)

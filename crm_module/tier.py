@@ -78,13 +78,6 @@ class Tier(sequence_ordered(), DeactivableMixin, ModelSQL, ModelView):
         "Whether the tier is assigned by computation from the figures"
         return not self.designated_only and not self.no_sales
 
-    def matches(self, amount, share):
-        "Whether a customer with sales of amount and share gets this tier"
-        if self.min_amount is None and self.min_share is None:
-            return True
-        return ((self.min_amount is not None and amount >= self.min_amount)
-            or (self.min_share is not None and share > self.min_share))
-
     @classmethod
     def validate(cls, tiers):
         super().validate(tiers)
