@@ -1,0 +1,1 @@
+"""Benchmarks of crm_module; run them with ``python -m bench.<name>``."""
