@@ -441,52 +441,6 @@ def insert_parties(pool, customers, user):
     return {code: id_ for code, id_ in cursor if code in codes}
 
 
-def insert_summaries(pool, rows, company_id, currencies, parties, user):
-    """Insert summary rows with SQL, storing what upsert would store for
-    new rows"""
-    from trytond.transaction import Transaction
-
-    Summary = pool.get("crm.sales.summary")
-    table = Summary.__table__()
-    cursor = Transaction().connection.cursor()
-    now = dt.datetime.now()
-    columns = [
-        table.company,
-        table.source,
-        table.customer_ref,
-        table.month,
-        table.currency,
-        table.party,
-        table.revenue,
-        table.cost,
-        table.quantity,
-        table.line_count,
-        table.last_sale_date,
-        table.create_uid,
-        table.create_date,
-    ]
-    for batch in chunks(rows, 500):
-        values = [
-            [
-                company_id,
-                r["source"],
-                r["customer"],
-                dt.date.fromisoformat(r["month"] + "-01"),
-                currencies[r["currency"]],
-                parties.get(r["customer"]),
-                Decimal(r["revenue"]),
-                Decimal(r["cost"]),
-                Decimal(r["quantity"]),
-                r["line_count"],
-                dt.date.fromisoformat(r["last_sale_date"]),
-                user,
-                now,
-            ]
-            for r in batch
-        ]
-        cursor.execute(*table.insert(columns, values))
-
-
 def transaction(database, user, context=None, readonly=False):
     "A transaction that commits when its block ends without an exception"
     from trytond.transaction import Transaction
@@ -506,20 +460,6 @@ def parse_args(argv=None):
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--months", type=int, default=24)
-    parser.add_argument(
-        "--load",
-        choices=["upsert", "sample"],
-        default="upsert",
-        help="upsert (default): every row goes through upsert; sample: the "
-        "earlier months are inserted with SQL and only the first --upsert-rows "
-        "rows of the last month go through upsert (a quicker run)",
-    )
-    parser.add_argument(
-        "--upsert-rows",
-        type=int,
-        default=2000,
-        help="rows of the last month sent through upsert in sample mode (default 2000)",
-    )
     parser.add_argument(
         "--batch", type=int, default=1000, help="rows per upsert call (default 1000)"
     )
@@ -556,10 +496,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.customers < 1 or not 1 <= args.months <= 120:
         parser.error("--customers must be positive and --months within 1-120")
-    if min(args.batch, args.repeat, args.aggregate_runs, args.upsert_rows) < 1:
-        parser.error(
-            "--batch, --repeat, --aggregate-runs and --upsert-rows must be positive"
-        )
+    if min(args.batch, args.repeat, args.aggregate_runs) < 1:
+        parser.error("--batch, --repeat and --aggregate-runs must be positive")
     return args
 
 
@@ -636,7 +574,6 @@ def run(args, target):
         (company,) = Company.search([])
         company_id = company.id
         currency = company.currency.code
-        currency_id = company.currency.id
         tiers = {t.id: t.code for t in Tier.search([])}
     log(f"company in {currency} with tiers {', '.join(tiers.values())}")
 
@@ -659,75 +596,44 @@ def run(args, target):
             "include cProfile's overhead"
         )
 
-    # Sales summaries, month after month as a monthly sync sends them. In
-    # "sample" mode only the first --upsert-rows rows of the last month go
-    # through upsert, into a table that already holds the earlier months.
-    currencies = {currency: currency_id}
-    total_rows = upsert_rows = sql_rows = 0
-    upsert_s = sql_s = 0.0
-    table_rows_before_upsert = last_upsert = None
+    # Sales summaries, month after month as a monthly sync sends them, all
+    # through upsert: the load is the measure of the sync target.
+    total_rows = 0
+    upsert_s = 0.0
+    last_upsert = None
     for index in range(months):
         rows = month_rows(customers, months, period_months, index, args.seed)
-        if args.load == "upsert":
-            upserted, inserted = rows, []
-        elif index == months - 1:
-            upserted, inserted = rows[: args.upsert_rows], rows[args.upsert_rows :]
-        else:
-            upserted, inserted = [], rows
-        if upserted and table_rows_before_upsert is None:
-            table_rows_before_upsert = total_rows
         month_upsert_s = 0.0
-        for number, batch in enumerate(chunks(upserted, args.batch)):
+        for batch in chunks(rows, args.batch):
             started = time.perf_counter()
             with profiler("upsert"), transaction(database, user, context):
                 outcome = Summary.upsert(batch)
-            seconds = time.perf_counter() - started
-            month_upsert_s += seconds
+            month_upsert_s += time.perf_counter() - started
             if outcome["inserted"] != len(batch) or outcome["unmatched"]:
                 raise AssertionError(f"unexpected upsert outcome: {outcome}")
-            if args.load == "sample":
-                log(
-                    f"upsert of {len(batch):,} rows of {rows[0]['month']} into "
-                    f"{total_rows + number * args.batch:,} rows: {seconds:.2f} s "
-                    f"({len(batch) / seconds:,.0f} rows/s)"
-                )
-        started = time.perf_counter()
-        if inserted:
-            with transaction(database, user, context):
-                insert_summaries(pool, inserted, company_id, currencies, parties, user)
-        month_sql_s = time.perf_counter() - started
         total_rows += len(rows)
-        upsert_rows += len(upserted)
-        sql_rows += len(inserted)
         upsert_s += month_upsert_s
-        if upserted:
+        if rows:
             last_upsert = (
                 rows[0]["month"],
-                len(upserted),
+                len(rows),
                 month_upsert_s,
                 total_rows - len(rows),
             )
-        sql_s += month_sql_s
-        line = f"summaries {rows[0]['month'] if rows else '-'}: {len(rows):,} rows"
-        if upserted:
-            line += (
-                f", {len(upserted):,} by upsert in {month_upsert_s:.2f} s "
-                f"({len(upserted) / month_upsert_s:,.0f} rows/s)"
+            log(
+                f"summaries {rows[0]['month']}: {len(rows):,} rows by upsert in "
+                f"{month_upsert_s:.2f} s ({len(rows) / month_upsert_s:,.0f} rows/s); "
+                f"{total_rows:,} rows in the table"
             )
-        if inserted:
-            line += f", {len(inserted):,} by SQL in {month_sql_s:.2f} s"
-        log(f"{line}; {total_rows:,} rows in the table")
+    upsert_rows = total_rows
     upsert_rate = upsert_rows / upsert_s if upsert_s else None
     # The monthly sync case: the last month sent into the earlier ones
     last_month, last_rows, last_s, last_table_before = last_upsert
-    line = (
-        f"{total_rows:,} summary rows: {upsert_rows:,} by upsert at "
-        f"{upsert_rate or 0:,.0f} rows/s ({last_month} alone: "
-        f"{last_rows / last_s:,.0f} rows/s into {last_table_before:,} rows)"
+    log(
+        f"{total_rows:,} summary rows by upsert at {upsert_rate or 0:,.0f} rows/s "
+        f"({last_month} alone: {last_rows / last_s:,.0f} rows/s into "
+        f"{last_table_before:,} rows)"
     )
-    if sql_rows:
-        line += f", {sql_rows:,} by SQL at {sql_rows / sql_s:,.0f} rows/s"
-    log(line)
 
     # The bare aggregate over the period, and over both periods
     summary = Summary.__table__()
@@ -909,18 +815,14 @@ def run(args, target):
         "customer_kinds": dict(sorted(kinds.items())),
         "activate_s": round(activate_s, 2),
         "party_insert_s": round(party_s, 2),
-        "load": args.load,
         "upsert_batch": args.batch,
         "upsert_rows": upsert_rows,
-        "upsert_table_rows_before": table_rows_before_upsert,
         "upsert_s": round(upsert_s, 3),
         "upsert_rows_per_s": round(upsert_rate, 1) if upsert_rate else None,
         "upsert_last_month": last_month,
         "upsert_last_month_rows": last_rows,
         "upsert_last_month_table_rows_before": last_table_before,
         "upsert_last_month_rows_per_s": round(last_rows / last_s, 1),
-        "sql_load_rows": sql_rows,
-        "sql_load_rows_per_s": round(sql_rows / sql_s, 1) if sql_rows else None,
         "aggregate_s": round(aggregate_s, 4),
         "aggregate_runs_s": [round(s, 4) for s in aggregate_times],
         "aggregate_both_periods_s": round(aggregate_both_s, 4),
