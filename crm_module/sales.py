@@ -263,7 +263,7 @@ class SalesSummary(ModelSQL, ModelView):
             totals = [row[f] for f in TOTAL_FIELDS]
             if key in existing:
                 id_, old_party, old_totals = existing[key]
-                if (_normalize(old_totals) == _normalize(totals)
+                if (old_totals == totals
                         and (old_party or party) == old_party):
                     unchanged += 1
                 else:
@@ -381,7 +381,3 @@ def _parse_decimal(value, digits):
         return None
     return number
 
-
-def _normalize(totals):
-    return [Decimal(str(v)) if isinstance(v, (Decimal, float)) else v
-        for v in totals]
