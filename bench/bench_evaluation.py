@@ -467,9 +467,9 @@ def parse_args(argv=None):
     parser.add_argument(
         "--repeat",
         type=int,
-        default=1,
+        default=3,
         help="compute this many evaluations of the period and report the "
-        "median (default 1)",
+        "median, as a running server does after its first call (default 3)",
     )
     parser.add_argument(
         "--aggregate-runs",
@@ -677,11 +677,10 @@ def run(args, target):
 
     # Compute, approve and apply
     phases = Phases()
-    phases.wrap(Evaluation, "_get_party_totals", "_get_party_totals")
-    phases.wrap(Evaluation, "_get_parties", "_get_parties")
+    phases.wrap(Evaluation, "_get_foreign_totals", "_get_foreign_totals")
+    phases.wrap(Evaluation, "_get_unmatched_revenue", "_get_unmatched_revenue")
     phases.wrap(Evaluation, "_get_tiers", "_get_tiers")
     phases.wrap(Line, "delete_raw", "line.delete_raw")
-    phases.wrap(Line, "insert_raw", "line.insert_raw")
     phases.wrap(Line, "search", "line.search")
     phases.wrap(Line, "check_overrides", "line.check_overrides")
     phases.wrap(Evaluation, "_apply", "_apply")
@@ -830,6 +829,7 @@ def run(args, target):
         "compute_runs_s": [round(s, 4) for s in compute_times],
         "compute_phases_s": compute_phases[-1],
         "compute_aggregate_ratio": round(compute_s / aggregate_s, 2),
+        "compute_aggregate_both_periods_ratio": round(compute_s / aggregate_both_s, 2),
         "approve_s": round(approve_s, 4),
         "approve_phases_s": approve_phases,
         "apply_s": round(apply_s, 4),
@@ -885,6 +885,12 @@ def report(result):
             f"{result['compute_aggregate_ratio']:.1f}x",
             f"<= {RATIO_TARGET:g}x",
             verdict("compute_aggregate_ratio"),
+        ),
+        (
+            "compute / bare aggregate of both periods",
+            f"{result['compute_aggregate_both_periods_ratio']:.1f}x",
+            "",
+            "",
         ),
         (
             "compute",

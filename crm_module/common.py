@@ -1,10 +1,11 @@
 import contextlib
 import contextvars
 import functools
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from sql.aggregate import Sum
-from sql.functions import Round
+from sql.conditionals import NullIf
+from sql.functions import Function, Round
 from sql import Cast
 
 from trytond import backend
@@ -13,6 +14,8 @@ from trytond.pool import Pool
 from trytond.transaction import Transaction
 
 from .exceptions import WorkflowStateError
+
+PERCENT_QUANTUM = Decimal('0.0001')
 
 
 def requires_state(*states):
@@ -45,6 +48,82 @@ def month_add(date, months):
     "Return the first day of the month that is months after date's month"
     index = date.year * 12 + date.month - 1 + months
     return date.replace(year=index // 12, month=index % 12 + 1, day=1)
+
+
+class _SQLiteAmount(Function):
+    "Whole cents to the decimal text Tryton stores in a SQLite Numeric"
+    __slots__ = ()
+    _function = 'CRM_AMOUNT'
+
+
+class _SQLitePercent(Function):
+    "100 * numerator / denominator rounded to 4 digits, as decimal text"
+    __slots__ = ()
+    _function = 'CRM_PERCENT'
+
+
+def percent(numerator, denominator):
+    """Return 100 * numerator / denominator rounded half away from zero to
+    4 digits, or None when the denominator is zero (the rounding of
+    PostgreSQL's ROUND, so that both backends give the same figures)"""
+    if numerator is None or not denominator:
+        return None
+    return (Decimal(numerator) * 100 / Decimal(denominator)).quantize(
+        PERCENT_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+def _sqlite_amount(cents):
+    if cents is None:
+        return None
+    return str(Decimal(int(cents)).scaleb(-2)).encode()
+
+
+def _sqlite_percent(numerator, denominator):
+    value = percent(numerator, denominator)
+    return str(value).encode() if value is not None else None
+
+
+def prepare_cents():
+    """Make the cents functions available on the transaction's connection.
+
+    SQLite has no exact decimal type: sums are taken in whole cents and the
+    results are turned back into decimal text by Python functions, which
+    store exactly what Tryton itself stores for a Numeric."""
+    if backend.name == 'sqlite':
+        connection = Transaction().connection
+        connection.create_function(
+            'CRM_AMOUNT', 1, _sqlite_amount, deterministic=True)
+        connection.create_function(
+            'CRM_PERCENT', 2, _sqlite_percent, deterministic=True)
+
+
+def cents(column):
+    "Return the SQL of a Numeric column in whole cents, exact on any backend"
+    if backend.name == 'sqlite':
+        return Cast(Round(column * 100), 'INTEGER')
+    return Round(column * 100)
+
+
+def numeric(expression):
+    "Return expression as an exact number for products that may be large"
+    if backend.name == 'sqlite':
+        return expression
+    return Cast(expression, 'NUMERIC')
+
+
+def cents_to_amount(expression):
+    "Return the SQL of a Numeric value with 2 digits from whole cents"
+    if backend.name == 'sqlite':
+        return _SQLiteAmount(expression)
+    return Round(Cast(expression, 'NUMERIC') / 100, 2)
+
+
+def sql_percent(numerator, denominator):
+    "Return the SQL of percent(numerator, denominator)"
+    if backend.name == 'sqlite':
+        return _SQLitePercent(numerator, denominator)
+    return Round(
+        Cast(numerator, 'NUMERIC') * 100 / NullIf(denominator, 0), 4)
 
 
 def exact_sum(column, digits=2):

@@ -1,9 +1,10 @@
 import datetime as dt
-from collections import defaultdict
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
-from sql import Literal, Null
+from sql import Cast, Literal, Null, Union, Values, Window
 from sql.aggregate import Max, Sum
+from sql.functions import Rank
+from sql.operators import Pos
 from sql.conditionals import Case, Coalesce
 
 from trytond import backend
@@ -15,8 +16,9 @@ from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
 from .common import (
-    exact_sum, from_exact_sum, in_workflow, invalidate_cache, month_add,
-    requires_state)
+    cents, cents_to_amount, exact_sum, from_exact_sum, in_workflow,
+    invalidate_cache, month_add, numeric, prepare_cents, requires_state,
+    sql_percent)
 from .configuration import MEASURES, PERIOD_TYPES
 from .exceptions import (
     EvaluationOverrideError, EvaluationPeriodError, MissingRateError,
@@ -37,7 +39,6 @@ ABC_CLASSES = [
     ]
 AMOUNT = (16, 2)
 PERCENT = (9, 4)
-HUNDRED = Decimal(100)
 
 
 def period_for(period_type, today):
@@ -46,13 +47,6 @@ def period_for(period_type, today):
         return (dt.date(today.year - 1, 1, 1), dt.date(today.year - 1, 12, 31))
     end = today.replace(day=1)
     return month_add(end, -12), end - dt.timedelta(days=1)
-
-
-def _percent(numerator, denominator):
-    if not denominator:
-        return None
-    return (numerator * HUNDRED / denominator).quantize(
-        Decimal('0.0001'), rounding=ROUND_HALF_EVEN)
 
 
 class Evaluation(Workflow, ModelSQL, ModelView):
@@ -398,13 +392,14 @@ class Evaluation(Workflow, ModelSQL, ModelView):
                 ('company', '=', self.company.id),
                 ], order=[('sequence', 'ASC NULLS FIRST'), ('id', 'ASC')])
 
-    def _get_party_totals(self):
-        """Return per party (None for unmatched summaries) the revenue and
-        cost of the period and of the previous one in company currency,
-        the number of sales lines and the last sale date.
+    def _get_foreign_totals(self):
+        """Return per party (None for unmatched customers) the totals of the
+        summaries in other currencies than the company's, in company
+        currency cents: revenue and cost of the period, revenue and cost of
+        both periods, sales lines and last sale date of the period.
 
-        Totals are summed in SQL per party; only summaries in another
-        currency are summed per month to be converted at that month's rate.
+        They are summed per month to be converted at that month's end rate;
+        a missing rate stops the computation rather than counting zero.
         """
         pool = Pool()
         Summary = pool.get('crm.sales.summary')
@@ -414,47 +409,15 @@ class Evaluation(Workflow, ModelSQL, ModelView):
 
         currency = self.company.currency
         in_period = summary.month >= self.start_date
-        zero = Literal(0)
-
-        def now(column):
-            return Case((in_period, column), else_=zero)
-
-        def before(column):
-            return Case((in_period, zero), else_=column)
-
-        columns = [
-            exact_sum(now(summary.revenue)),
-            exact_sum(now(summary.cost)),
-            exact_sum(before(summary.revenue)),
-            exact_sum(before(summary.cost)),
-            Sum(now(summary.line_count)),
-            Max(Case((in_period, summary.last_sale_date), else_=Null)),
-            ]
-        where = ((summary.company == self.company.id)
-            & (summary.month >= self.previous_start_date)
-            & (summary.month <= self.end_date))
-
-        totals = defaultdict(lambda: [Decimal(0)] * 4 + [0, None])
-
-        def add(party, amounts, line_count, last_sale):
-            party_totals = totals[party]
-            for i, amount in enumerate(amounts):
-                party_totals[i] += amount
-            party_totals[4] += line_count or 0
-            if last_sale and (
-                    party_totals[5] is None or last_sale > party_totals[5]):
-                party_totals[5] = last_sale
-
-        cursor.execute(*summary.select(summary.party, *columns,
-                where=where & (summary.currency == currency.id),
-                group_by=[summary.party]))
-        for party, *amounts, line_count, last_sale in cursor:
-            add(party, [from_exact_sum(a) for a in amounts],
-                line_count, last_sale)
-
         cursor.execute(*summary.select(
-                summary.party, summary.currency, summary.month, *columns,
-                where=where & (summary.currency != currency.id),
+                summary.party, summary.currency, summary.month,
+                exact_sum(summary.revenue), exact_sum(summary.cost),
+                Sum(summary.line_count), Max(summary.last_sale_date),
+                in_period,
+                where=(summary.company == self.company.id)
+                & (summary.month >= self.previous_start_date)
+                & (summary.month <= self.end_date)
+                & (summary.currency != currency.id),
                 group_by=[summary.party, summary.currency, summary.month]))
         foreign = list(cursor)
         rates, missing = {}, []
@@ -473,32 +436,109 @@ class Evaluation(Workflow, ModelSQL, ModelView):
                     'crm_module.msg_evaluation_missing_rate',
                     evaluation=self.rec_name,
                     rates=', '.join(missing)))
-        for party, currency_id, month, *amounts, line_count, last_sale in (
-                foreign):
+
+        totals = {}
+        for (party, currency_id, month, revenue, cost, line_count,
+                last_sale, current) in foreign:
             rate = rates[currency_id, month]
-            add(party, [currency.round(from_exact_sum(a) * rate)
-                    for a in amounts], line_count, last_sale)
+            revenue, cost = (
+                int(currency.round(from_exact_sum(a) * rate) * 100)
+                for a in (revenue, cost))
+            party_totals = totals.setdefault(party, [0, 0, 0, 0, 0, None])
+            if current:
+                party_totals[0] += revenue
+                party_totals[1] += cost
+                party_totals[4] += line_count or 0
+                if last_sale and (party_totals[5] is None
+                        or str(last_sale) > str(party_totals[5])):
+                    party_totals[5] = last_sale
+            party_totals[2] += revenue
+            party_totals[3] += cost
         return totals
 
-    def _get_parties(self, totals):
-        """Return the parties to evaluate with their current tier and
-        designation: those with sales and those that already have a tier
-        or a designation"""
+    def _get_unmatched_revenue(self, foreign):
+        "Return the revenue of the period of customers matching no party"
         pool = Pool()
-        Party = pool.get('party.party')
-        party = Party.__table__()
+        Summary = pool.get('crm.sales.summary')
         cursor = Transaction().connection.cursor()
-        cursor.execute(*party.select(
-                party.id, party.crm_tier, party.crm_strategic,
-                party.crm_high_standing))
-        return {id_: (tier, bool(strategic), bool(high_standing))
-            for id_, tier, strategic, high_standing in cursor
-            if id_ in totals or tier or strategic}
+        summary = Summary.__table__()
+        cursor.execute(*summary.select(exact_sum(summary.revenue),
+                where=(summary.company == self.company.id)
+                & (summary.party == Null)
+                & (summary.month >= self.start_date)
+                & (summary.month <= self.end_date)
+                & (summary.currency == self.company.currency.id)))
+        revenue, = cursor.fetchone()
+        unmatched = from_exact_sum(revenue)
+        if None in foreign:
+            unmatched += Decimal(foreign[None][0]).scaleb(-2)
+        return unmatched
+
+    def _get_totals_query(self, foreign):
+        """Return the query of the totals per party in cents: revenue and
+        cost of the period, revenue and cost of both periods, sales lines
+        and last sale of the period"""
+        pool = Pool()
+        Summary = pool.get('crm.sales.summary')
+        summary = Summary.__table__()
+
+        in_period = summary.month >= self.start_date
+        revenue, cost = cents(summary.revenue), cents(summary.cost)
+        company = summary.company
+        if backend.name == 'sqlite':
+            # Read the summaries in the order of the (party, month) index
+            # so that grouping needs no sort; the unary plus keeps SQLite
+            # from choosing the (company, month) index instead.
+            company = Pos(company)
+        query = summary.select(
+            summary.party.as_('party'),
+            Sum(Case((in_period, revenue))).as_('revenue'),
+            Sum(Case((in_period, cost))).as_('cost'),
+            Sum(revenue).as_('both_revenue'),
+            Sum(cost).as_('both_cost'),
+            Sum(Case((in_period, summary.line_count))).as_('order_count'),
+            Max(Case((in_period, summary.last_sale_date))).as_(
+                'last_sale_date'),
+            where=(company == self.company.id)
+            & (summary.currency == self.company.currency.id)
+            & (summary.month >= self.previous_start_date)
+            & (summary.month <= self.end_date)
+            & (summary.party != Null),
+            group_by=[summary.party])
+        def date(value):
+            # PostgreSQL types a NULL parameter as text in a UNION
+            if backend.name == 'sqlite':
+                return value
+            return Cast(Literal(value), 'DATE')
+
+        rows = [[party, *values[:5], date(values[5])]
+            for party, values in foreign.items() if party is not None]
+        if not rows:
+            return query
+        union = Union(query, Values(rows), all_=True)
+        return union.select(
+            union.party.as_('party'),
+            Sum(union.revenue).as_('revenue'),
+            Sum(union.cost).as_('cost'),
+            Sum(union.both_revenue).as_('both_revenue'),
+            Sum(union.both_cost).as_('both_cost'),
+            Sum(union.order_count).as_('order_count'),
+            Max(union.last_sale_date).as_('last_sale_date'),
+            group_by=[union.party])
 
     def _compute(self):
+        """Insert the evaluation's lines in one set-based statement.
+
+        Figures are summed in whole cents so that they are exact on every
+        backend; the ranking, the cumulative share and the proposed tiers
+        are window functions and a CASE over the configured tier ladder.
+        """
         pool = Pool()
         Line = pool.get('crm.evaluation.line')
+        Party = pool.get('party.party')
         Configuration = pool.get('crm.configuration')
+        transaction = Transaction()
+        cursor = transaction.connection.cursor()
         config = Configuration(1)
         company_id = self.company.id
 
@@ -518,118 +558,146 @@ class Evaluation(Workflow, ModelSQL, ModelView):
                     'crm_module.msg_evaluation_no_sales_tier',
                     evaluation=self.rec_name))
 
-        totals = self._get_party_totals()
-        unmatched = totals.pop(None, [Decimal(0)])[0]
-        parties = self._get_parties(totals)
+        prepare_cents()
+        foreign = self._get_foreign_totals()
+        totals = self._get_totals_query(foreign)
+        party = Party.__table__()
+        zero = Literal(0)
 
-        by_margin = self.measure == 'margin'
+        # The parties evaluated: those with sales in either period and
+        # those that already have a tier or a designation.
+        revenue = Coalesce(totals.revenue, zero)
+        cost = Coalesce(totals.cost, zero)
+        previous_revenue = Coalesce(totals.both_revenue, zero) - revenue
+        previous_cost = Coalesce(totals.both_cost, zero) - cost
+        if self.measure == 'margin':
+            amount, previous_amount = (
+                revenue - cost, previous_revenue - previous_cost)
+        else:
+            amount, previous_amount = revenue, previous_revenue
+        figures = party.join(totals, 'LEFT',
+            condition=totals.party == party.id).select(
+            party.id.as_('party'),
+            party.crm_tier.as_('current_tier'),
+            Coalesce(party.crm_strategic, Literal(False)).as_('designated'),
+            Coalesce(party.crm_high_standing, Literal(False)).as_(
+                'high_standing'),
+            revenue.as_('revenue'),
+            cost.as_('cost'),
+            amount.as_('amount'),
+            previous_revenue.as_('previous_revenue'),
+            previous_amount.as_('previous_amount'),
+            Coalesce(totals.order_count, zero).as_('order_count'),
+            totals.last_sale_date.as_('last_sale_date'),
+            where=(totals.party != Null) | (party.crm_tier != Null)
+            | (party.crm_strategic == Literal(True)))
 
-        def amount_of(revenue, cost):
-            return revenue - cost if by_margin else revenue
+        # Rank and cumulative share among the positive contributions.
+        positive = figures.amount > zero
+        ranking = Window([positive], order_by=[figures.amount.desc])
+        running = Window([positive],
+            order_by=[figures.amount.desc, figures.party.asc],
+            frame='ROWS', start=None, end=0)
+        positive_amount = Case((positive, figures.amount), else_=zero)
+        ranked = figures.select(
+            *(getattr(figures, c) for c in [
+                    'party', 'current_tier', 'designated', 'high_standing',
+                    'revenue', 'cost', 'amount', 'previous_revenue',
+                    'previous_amount', 'order_count', 'last_sale_date']),
+            Case((positive, Rank(window=ranking))).as_('rank'),
+            Case((positive, Sum(figures.amount, window=running))).as_(
+                'cumulative'),
+            Sum(positive_amount, window=Window([])).as_('company_amount'))
 
-        # Read the thresholds once: the loop below runs for every party.
-        ladder = [(t.id, t.min_amount, t.min_share) for t in computed]
+        r = ranked
+        company_amount = r.company_amount
 
-        def tier_for(amount, share):
-            for tier_id, min_amount, min_share in ladder:
-                if min_amount is None and min_share is None:
-                    return tier_id
-                if ((min_amount is not None and amount >= min_amount)
-                        or (min_share is not None and share > min_share)):
-                    return tier_id
-            return no_sales.id
+        def hundredths(value):
+            "A configured amount or percentage in whole hundredths"
+            return Literal(int(value * 100))
 
-        figures = {}
-        for party_id in parties:
-            revenue, cost, prev_revenue, prev_cost, line_count, last_sale = (
-                totals.get(party_id, [Decimal(0)] * 4 + [0, None]))
-            figures[party_id] = {
-                'revenue': revenue,
-                'cost': cost,
-                'amount': amount_of(revenue, cost),
-                'previous_amount': amount_of(prev_revenue, prev_cost),
-                'previous_revenue': prev_revenue,
-                'order_count': line_count,
-                'last_sale_date': last_sale,
-                }
-        company_amount = sum(
-            (f['amount'] for f in figures.values() if f['amount'] > 0),
-            Decimal(0))
-        company_revenue = sum(
-            (f['revenue'] for f in figures.values() if f['revenue'] > 0),
-            Decimal(0))
-        company_margin = sum(
-            (f['revenue'] - f['cost'] for f in figures.values()
-                if f['revenue'] > 0), Decimal(0))
+        def share_above(value):
+            "amount * 100 / company amount > value, in exact integers"
+            return ((numeric(r.amount) * 10000)
+                > (hundredths(value) * numeric(company_amount)))
 
-        ranked = sorted(
-            (p for p, f in figures.items() if f['amount'] > 0),
-            key=lambda p: (-figures[p]['amount'], p))
-        cumulative, rank, previous_amount = Decimal(0), 0, None
-        for position, party_id in enumerate(ranked, 1):
-            f = figures[party_id]
-            if f['amount'] != previous_amount:
-                rank, previous_amount = position, f['amount']
-            before = cumulative * HUNDRED / company_amount
-            cumulative += f['amount']
-            f['rank'] = rank
-            f['cumulative_share'] = _percent(cumulative, company_amount)
-            f['abc_class'] = (
-                'A' if before < abc_a else 'B' if before < abc_b else 'C')
+        def before_below(value):
+            "cumulative share before the party < value"
+            return ((numeric(r.cumulative - r.amount) * 10000)
+                < (hundredths(value) * numeric(company_amount)))
 
-        lines = []
-        for party_id, (current_tier, strategic, high_standing) in (
-                parties.items()):
-            f = figures[party_id]
-            share = (f['amount'] * HUNDRED / company_amount
-                if company_amount else Decimal(0))
-            if strategic and designated:
-                proposed = designated.id
-            elif f['revenue'] <= 0:
-                proposed = no_sales.id
-            else:
-                proposed = tier_for(f['amount'], share)
-            average = (f['amount'] + f['previous_amount']) / 2
-            margin = f['revenue'] - f['cost']
-            lines.append({
-                    'party': party_id,
-                    'revenue': f['revenue'],
-                    'cost': f['cost'],
-                    'gross_margin': margin,
-                    'margin_rate': _percent(margin, f['revenue']),
-                    'amount': f['amount'],
-                    'share': _percent(f['amount'], company_amount)
-                    if company_amount and f['amount'] > 0
-                    else Decimal('0.0000'),
-                    'rank': f.get('rank'),
-                    'cumulative_share': f.get('cumulative_share'),
-                    'abc_class': f.get('abc_class'),
-                    'previous_revenue': f['previous_revenue'],
-                    'previous_amount': f['previous_amount'],
-                    'growth': _percent(
-                        f['amount'] - f['previous_amount'],
-                        f['previous_amount'])
-                    if f['previous_amount'] > 0 else None,
-                    'order_count': f['order_count'],
-                    'last_sale_date': f['last_sale_date'],
-                    'designated': strategic,
-                    'big_customer': high_standing or (
-                        big_threshold is not None
-                        and average > big_threshold),
-                    'current_tier': current_tier,
-                    'proposed_tier': proposed,
-                    })
-        cent = Decimal('0.01')
-        for line in lines:
-            for name in ['revenue', 'cost', 'gross_margin', 'amount',
-                    'previous_revenue', 'previous_amount']:
-                line[name] = line[name].quantize(cent)
+        ladder = []
+        for tier in computed:
+            if tier.min_amount is None and tier.min_share is None:
+                ladder.append((Literal(True), tier.id))
+                break
+            condition = Literal(False)
+            if tier.min_amount is not None:
+                condition |= r.amount >= hundredths(tier.min_amount)
+            if tier.min_share is not None:
+                condition |= (company_amount > zero) & share_above(
+                    tier.min_share)
+            ladder.append((condition, tier.id))
+        proposed = []
+        if designated:
+            proposed.append((r.designated == Literal(True), designated.id))
+        proposed.append((r.revenue <= zero, no_sales.id))
+        proposed.extend(ladder)
+        if big_threshold is not None:
+            big = (r.high_standing == Literal(True)) | (
+                (r.amount + r.previous_amount)
+                > hundredths(big_threshold) * 2)
+        else:
+            big = r.high_standing == Literal(True)
+
+        line = Line.__table__()
+        values = {
+            'evaluation': Literal(self.id),
+            'party': r.party,
+            'revenue': cents_to_amount(r.revenue),
+            'cost': cents_to_amount(r.cost),
+            'gross_margin': cents_to_amount(r.revenue - r.cost),
+            'margin_rate': sql_percent(r.revenue - r.cost, r.revenue),
+            'amount': cents_to_amount(r.amount),
+            'share': Case(
+                ((r.amount > zero) & (company_amount > zero),
+                    sql_percent(r.amount, company_amount)),
+                else_=Literal(Decimal('0.0000'))),
+            'rank': r.rank,
+            'cumulative_share': Case((r.amount > zero,
+                    sql_percent(r.cumulative, company_amount))),
+            'abc_class': Case(
+                (r.amount <= zero, Null),
+                (before_below(abc_a), 'A'),
+                (before_below(abc_b), 'B'),
+                else_='C'),
+            'previous_revenue': cents_to_amount(r.previous_revenue),
+            'previous_amount': cents_to_amount(r.previous_amount),
+            'growth': Case((r.previous_amount > zero, sql_percent(
+                        r.amount - r.previous_amount, r.previous_amount))),
+            'order_count': r.order_count,
+            'last_sale_date': r.last_sale_date,
+            'designated': r.designated,
+            'big_customer': big,
+            'current_tier': r.current_tier,
+            'proposed_tier': Case(*proposed, else_=no_sales.id),
+            'create_uid': Literal(transaction.user),
+            'create_date': Literal(dt.datetime.now()),
+            }
         Line.delete_raw([self.id])
-        Line.insert_raw(self, lines)
+        cursor.execute(*line.insert(
+                [getattr(line, n) for n in values],
+                ranked.select(*values.values())))
+
+        cursor.execute(*line.select(
+                exact_sum(line.revenue), exact_sum(line.gross_margin),
+                where=(line.evaluation == self.id)
+                & (cents(line.revenue) > zero)))
+        company_revenue, company_margin = cursor.fetchone()
         return {
-            'company_revenue': company_revenue.quantize(cent),
-            'company_margin': company_margin.quantize(cent),
-            'unmatched_revenue': unmatched.quantize(cent),
+            'company_revenue': from_exact_sum(company_revenue),
+            'company_margin': from_exact_sum(company_margin),
+            'unmatched_revenue': self._get_unmatched_revenue(foreign),
             'resident_threshold': resident_threshold,
             'big_customer_threshold': big_threshold,
             'abc_a_share': abc_a,
@@ -917,21 +985,3 @@ class EvaluationLine(ModelSQL, ModelView):
                 evaluation_ids, backend.MAX_QUERY_PARAMS):
             cursor.execute(*table.delete(
                     where=table.evaluation.in_(list(sub_ids))))
-
-    @classmethod
-    def insert_raw(cls, evaluation, lines):
-        "Insert computed lines in one statement per thousand"
-        table = cls.__table__()
-        cursor = Transaction().connection.cursor()
-        if not lines:
-            return
-        names = list(lines[0])
-        columns = [table.evaluation, table.create_uid, table.create_date] + [
-            getattr(table, n) for n in names]
-        user, now = Transaction().user, dt.datetime.now()
-        rows = [[evaluation.id, user, now] + [line[n] for n in names]
-            for line in lines]
-        # One statement prepared once and run for every row: a multi-row
-        # VALUES with tens of thousands of parameters is slow to build.
-        query, _ = tuple(table.insert(columns, [rows[0]]))
-        cursor.executemany(query, rows)
