@@ -15,7 +15,7 @@ UNITTEST := $(BIN)/python -m unittest discover -s crm_module/tests -t . -p 'test
 help:
 	@echo "make demo   - build the demo database and run the ERP and the API"
 	@echo "make test   - install everything and run every test"
-	@echo "make bench  - run the benchmarks and print their figures"
+	@echo "make bench  - run every benchmark, write bench/RESULTS.md"
 	@echo "make clean  - remove var/ (databases, web client) and .venv/"
 
 $(INSTALLED): setup.py
@@ -55,8 +55,9 @@ test-api: $(INSTALLED)
 	@echo "== sync_api"
 	$(BIN)/pytest -q tests
 
+# Every bench/bench_*.py on SQLite and PostgreSQL; writes bench/RESULTS.md
 bench: $(INSTALLED)
-	$(BIN)/python -m bench.bench_evaluation
+	$(BIN)/python -m bench.run_all
 
 clean:
 	-.ci/postgres.sh stop
