@@ -1,0 +1,240 @@
+"""marshmallow schemas of every request and response body of the API.
+
+Line validation reports every error with the line's index and the field;
+the date range and the currency set come from the app's configuration, so
+the line schema is built per app by :func:`make_line_schema`.
+"""
+
+import re
+from collections.abc import Callable, Iterable
+from datetime import date, timedelta
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from sync_api.models import (
+    AMOUNT_DIGITS,
+    CUSTOMER_LENGTH,
+    EXTERNAL_ID_LENGTH,
+    QUANTITY_DIGITS,
+    SOURCE_LENGTH,
+)
+from sync_api.services.money import format_scaled, parse_scaled
+
+STATUSES = ("confirmed", "cancelled")
+# The ERP keeps amounts below 10 ** 14 with 2 decimals, quantities with 4
+# (crm_module/sales.py); a larger value could never be summed there.
+AMOUNT_INTEGER_DIGITS = 14
+QUANTITY_INTEGER_DIGITS = 12
+SOURCE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+class DecimalString(fields.Field):
+    """A decimal string in the body, a scaled integer once loaded."""
+
+    default_error_messages = {  # noqa: RUF012 (marshmallow's own convention)
+        "invalid": (
+            "Not a decimal string with at most {digits} decimals "
+            '(numbers and exponents are refused; send e.g. "1200.00").'
+        ),
+    }
+
+    def __init__(self, digits: int, integer_digits: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.digits = digits
+        self.integer_digits = integer_digits
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any):
+        scaled = (
+            parse_scaled(value, self.digits, self.integer_digits)
+            if isinstance(value, str)
+            else None
+        )
+        if scaled is None:
+            raise self.make_error("invalid", digits=self.digits)
+        return scaled
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any):
+        return None if value is None else format_scaled(value, self.digits)
+
+
+class StrictDate(fields.Date):
+    """An ISO 8601 date, as a string only."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any):
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+def date_in_range(earliest: date, max_future_days: int) -> Callable[[date], None]:
+    def check(value: date) -> None:
+        latest = date.today() + timedelta(days=max_future_days)
+        if not earliest <= value <= latest:
+            raise ValidationError(
+                f"Date out of range: between {earliest.isoformat()} and "
+                f"{latest.isoformat()}."
+            )
+
+    return check
+
+
+def currency_in(codes: Iterable[str]) -> Callable[[str], None]:
+    codes = frozenset(codes)
+
+    def check(value: str) -> None:
+        if value not in codes:
+            raise ValidationError(f"Unknown currency code {value!r}.")
+
+    return check
+
+
+def make_line_schema(
+    currencies: Iterable[str], earliest: date, max_future_days: int
+) -> Schema:
+    """A schema that loads a list of sales lines (``many=True``)."""
+
+    class SalesLineSchema(Schema):
+        external_id = fields.String(
+            required=True, validate=validate.Length(1, EXTERNAL_ID_LENGTH)
+        )
+        revision = fields.Integer(
+            strict=True, load_default=1, validate=validate.Range(min=1)
+        )
+        customer = fields.String(
+            required=True, validate=validate.Length(1, CUSTOMER_LENGTH)
+        )
+        date = StrictDate(
+            required=True, validate=date_in_range(earliest, max_future_days)
+        )
+        quantity = DecimalString(
+            QUANTITY_DIGITS, QUANTITY_INTEGER_DIGITS, required=True
+        )
+        amount = DecimalString(AMOUNT_DIGITS, AMOUNT_INTEGER_DIGITS, required=True)
+        cost = DecimalString(AMOUNT_DIGITS, AMOUNT_INTEGER_DIGITS, required=True)
+        currency = fields.String(required=True, validate=currency_in(currencies))
+        product = fields.String(
+            load_default=None, allow_none=True, validate=validate.Length(max=128)
+        )
+        category = fields.String(
+            load_default=None, allow_none=True, validate=validate.Length(max=128)
+        )
+        status = fields.String(
+            load_default="confirmed", validate=validate.OneOf(STATUSES)
+        )
+
+        @validates_schema
+        def check_return(self, data: dict[str, Any], **kwargs: Any) -> None:
+            # A return takes goods back and money back: both negative.
+            quantity, amount = data.get("quantity"), data.get("amount")
+            if quantity is not None and amount is not None and quantity * amount < 0:
+                raise ValidationError(
+                    "Quantity and amount have opposite signs; a return has "
+                    "both negative.",
+                    "amount",
+                )
+
+    return SalesLineSchema(many=True)
+
+
+class SalesBatchSchema(Schema):
+    """The envelope of ``POST /api/v1/sales``; its lines are loaded apart,
+    so that each error is reported with the line's index."""
+
+    source = fields.String(
+        required=True,
+        validate=[
+            validate.Length(1, SOURCE_LENGTH),
+            validate.Regexp(SOURCE_PATTERN, error="Letters, digits, '.', '_', '-'."),
+        ],
+    )
+    lines = fields.List(fields.Raw(), required=True)
+
+
+class PushResultSchema(Schema):
+    source = fields.String()
+    lines = fields.Integer()
+    inserted = fields.Integer()
+    updated = fields.Integer()
+    unchanged = fields.Integer()
+
+
+class SalesLineOutSchema(Schema):
+    external_id = fields.String()
+    revision = fields.Integer()
+    source = fields.String()
+    customer = fields.String()
+    date = fields.Date()
+    quantity = DecimalString(QUANTITY_DIGITS, QUANTITY_INTEGER_DIGITS)
+    amount = DecimalString(AMOUNT_DIGITS, AMOUNT_INTEGER_DIGITS)
+    cost = DecimalString(AMOUNT_DIGITS, AMOUNT_INTEGER_DIGITS)
+    currency = fields.String()
+    product = fields.String(allow_none=True)
+    category = fields.String(allow_none=True)
+    status = fields.String()
+    received_at = fields.DateTime()
+
+
+class SalesQuerySchema(Schema):
+    source = fields.String()
+    customer = fields.String()
+    external_id = fields.String()
+    # "from" is a Python keyword.
+    date_from = fields.Date(data_key="from")
+    date_to = fields.Date(data_key="to")
+    cursor = fields.Integer(validate=validate.Range(min=0))
+    limit = fields.Integer(validate=validate.Range(min=1))
+
+
+class SalesPageSchema(Schema):
+    lines = fields.List(fields.Nested(SalesLineOutSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class UnmatchedCustomerSchema(Schema):
+    source = fields.String()
+    customer = fields.String()
+    summaries = fields.Integer()
+    seen_at = fields.DateTime()
+
+
+class SyncStatusSchema(Schema):
+    pending_keys = fields.Integer()
+    rejected_keys = fields.Integer()
+    oldest_pending_age_s = fields.Float(allow_none=True)
+    last_success_at = fields.DateTime(allow_none=True)
+    last_error_at = fields.DateTime(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    rows_sent = fields.Integer()
+    unmatched_customers = fields.List(fields.Nested(UnmatchedCustomerSchema))
+
+
+def flatten_line_errors(messages: dict[Any, Any]) -> list[dict[str, Any]]:
+    """marshmallow's ``{index: {field: [message]}}`` as a flat list of
+    ``{"index", "field", "message"}``, ordered by index."""
+    errors = []
+    for index, fields_ in sorted(
+        messages.items(), key=lambda item: (not isinstance(item[0], int), item[0])
+    ):
+        if not isinstance(fields_, dict):
+            # The line itself is not an object.
+            errors.extend(
+                {"index": index, "field": None, "message": message}
+                for message in _messages(fields_)
+            )
+            continue
+        for field_name, field_messages in fields_.items():
+            field_name = None if field_name == "_schema" else field_name
+            errors.extend(
+                {"index": index, "field": field_name, "message": message}
+                for message in _messages(field_messages)
+            )
+    return errors
+
+
+def _messages(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    if isinstance(value, dict):
+        return [str(v) for vs in value.values() for v in _messages(vs)]
+    return [str(value)]
