@@ -16,6 +16,7 @@ from sync_api.auth import bound_source, check_source, require_scope
 from sync_api.errors import ApiError
 from sync_api.extensions import db
 from sync_api.schemas import (
+    FastLineLoader,
     PushResultSchema,
     SalesBatchSchema,
     SalesPageSchema,
@@ -158,8 +159,12 @@ def read_csv() -> list[dict[str, Any]]:
 
 
 def load_lines(raw_lines: list[Any]) -> list[dict[str, Any]]:
+    schema, fast_loader = line_loaders()
+    loaded = fast_loader.load(raw_lines)
+    if loaded is not None:
+        return loaded
     try:
-        return line_schema().load(raw_lines)
+        return schema.load(raw_lines)
     except ValidationError as error:
         messages = error.messages if isinstance(error.messages, dict) else {}
         raise ApiError(
@@ -169,15 +174,16 @@ def load_lines(raw_lines: list[Any]) -> list[dict[str, Any]]:
         ) from error
 
 
-def line_schema() -> Schema:
-    # Built once per app: its validators read the app's configuration.
-    schema = current_app.extensions.get("sync_api.line_schema")
-    if schema is None:
+def line_loaders() -> tuple[Schema, FastLineLoader]:
+    # Built once per app: their checks read the app's configuration.
+    loaders = current_app.extensions.get("sync_api.line_loaders")
+    if loaders is None:
         config = current_app.config
-        schema = make_line_schema(
+        settings = (
             config["SALES_CURRENCIES"],
             config["SALES_EARLIEST_DATE"],
             config["SALES_MAX_FUTURE_DAYS"],
         )
-        current_app.extensions["sync_api.line_schema"] = schema
-    return schema
+        loaders = (make_line_schema(*settings), FastLineLoader(*settings))
+        current_app.extensions["sync_api.line_loaders"] = loaders
+    return loaders

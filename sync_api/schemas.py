@@ -137,6 +137,119 @@ def make_line_schema(
     return SalesLineSchema(many=True)
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_LINE_FIELDS = frozenset(
+    {
+        "external_id",
+        "revision",
+        "customer",
+        "date",
+        "quantity",
+        "amount",
+        "cost",
+        "currency",
+        "product",
+        "category",
+        "status",
+    }
+)
+_REQUIRED = ("external_id", "customer", "date", "quantity", "amount", "cost")
+
+
+class FastLineLoader:
+    """Loads valid batches several times faster than marshmallow.
+
+    marshmallow's line schema is the contract and the one that explains
+    errors; this loader only takes the common case, a batch without any
+    error, and gives exactly what the schema would give (tests/test_schemas.py
+    compares both). It is at least as strict: at the first doubt it returns
+    None and the caller loads the batch with the schema, which reports every
+    error with its index and field.
+    """
+
+    def __init__(
+        self, currencies: Iterable[str], earliest: date, max_future_days: int
+    ) -> None:
+        self.currencies = frozenset(currencies)
+        self.earliest = earliest
+        self.max_future_days = max_future_days
+
+    def load(self, lines: list[Any]) -> list[dict[str, Any]] | None:
+        latest = date.today() + timedelta(days=self.max_future_days)
+        loaded = []
+        for line in lines:
+            values = self._load_line(line, latest)
+            if values is None:
+                return None
+            loaded.append(values)
+        return loaded
+
+    def _load_line(self, line: Any, latest: date) -> dict[str, Any] | None:
+        if type(line) is not dict or not _LINE_FIELDS.issuperset(line):
+            return None
+        get = line.get
+        external_id, customer = get("external_id"), get("customer")
+        currency, raw_date = get("currency"), get("date")
+        revision = get("revision", 1)
+        status = get("status", "confirmed")
+        product, category = get("product"), get("category")
+        if not (
+            type(external_id) is str
+            and 0 < len(external_id) <= EXTERNAL_ID_LENGTH
+            and type(customer) is str
+            and 0 < len(customer) <= CUSTOMER_LENGTH
+            and type(currency) is str
+            and currency in self.currencies
+            and type(revision) is int
+            and revision >= 1
+            and status in STATUSES
+            and (product is None or (type(product) is str and len(product) <= 128))
+            and (category is None or (type(category) is str and len(category) <= 128))
+            and type(raw_date) is str
+            and _ISO_DATE.fullmatch(raw_date)
+        ):
+            return None
+        try:
+            day = date.fromisoformat(raw_date)
+        except ValueError:
+            return None
+        if not self.earliest <= day <= latest:
+            return None
+        quantity, amount, cost = get("quantity"), get("amount"), get("cost")
+        if not (type(quantity) is str and type(amount) is str and type(cost) is str):
+            return None
+        quantity = parse_scaled(quantity, QUANTITY_DIGITS, QUANTITY_INTEGER_DIGITS)
+        amount = parse_scaled(amount, AMOUNT_DIGITS, AMOUNT_INTEGER_DIGITS)
+        cost = parse_scaled(cost, AMOUNT_DIGITS, AMOUNT_INTEGER_DIGITS)
+        if quantity is None or amount is None or cost is None or quantity * amount < 0:
+            return None
+        return {
+            "external_id": external_id,
+            "revision": revision,
+            "customer": customer,
+            "date": day,
+            "quantity": quantity,
+            "amount": amount,
+            "cost": cost,
+            "currency": currency,
+            "product": product,
+            "category": category,
+            "status": status,
+        }
+
+
+class RawList(fields.Field):
+    """A JSON array whose items are loaded later (here: one by one with the
+    line schema, so each error carries the line's index)."""
+
+    default_error_messages = {"invalid": "Not a list."}  # noqa: RUF012
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any):
+        if not isinstance(value, list):
+            raise self.make_error("invalid")
+        return value
+
+
 class SalesBatchSchema(Schema):
     """The envelope of ``POST /api/v1/sales``; its lines are loaded apart,
     so that each error is reported with the line's index."""
@@ -148,7 +261,7 @@ class SalesBatchSchema(Schema):
             validate.Regexp(SOURCE_PATTERN, error="Letters, digits, '.', '_', '-'."),
         ],
     )
-    lines = fields.List(fields.Raw(), required=True)
+    lines = RawList(required=True)
 
 
 class PushResultSchema(Schema):

@@ -85,27 +85,24 @@ def content(line: dict[str, Any] | Row) -> tuple:
 def unique_lines(lines: Sequence[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
     """Drop exact repeats of a line inside one batch; refuse an external id
     given twice with different content (the sender must choose)."""
-    first: dict[str, tuple[int, tuple]] = {}
+    first: dict[str, int] = {}
     result, errors = [], []
     for index, line in enumerate(lines):
         key = line["external_id"]
-        signature = content(line)
-        if key in first:
-            other, other_signature = first[key]
-            if signature != other_signature:
-                errors.append(
-                    {
-                        "index": index,
-                        "field": "external_id",
-                        "message": (
-                            f"External id {key!r} is also line {other} of this "
-                            "batch, with other content."
-                        ),
-                    }
-                )
-            continue
-        first[key] = (index, signature)
-        result.append((index, line))
+        other = first.setdefault(key, index)
+        if other == index:
+            result.append((index, line))
+        elif content(line) != content(lines[other]):
+            errors.append(
+                {
+                    "index": index,
+                    "field": "external_id",
+                    "message": (
+                        f"External id {key!r} is also line {other} of this "
+                        "batch, with other content."
+                    ),
+                }
+            )
     if errors:
         raise DuplicateLinesError(errors)
     return result
