@@ -26,7 +26,9 @@ STATUSES = ("confirmed", "cancelled")
 # (crm_module/sales.py); a larger value could never be summed there.
 AMOUNT_INTEGER_DIGITS = 14
 QUANTITY_INTEGER_DIGITS = 12
-SOURCE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# Anchored at the end: validate.Regexp matches from the start only.
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+SOURCE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
 
 class DecimalString(fields.Field):
@@ -59,10 +61,10 @@ class DecimalString(fields.Field):
 
 
 class StrictDate(fields.Date):
-    """An ISO 8601 date, as a string only."""
+    """An ISO 8601 date in its extended form (2025-03-14), as a string only."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any):
-        if not isinstance(value, str):
+        if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
             raise self.make_error("invalid")
         return super()._deserialize(value, attr, data, **kwargs)
 
@@ -137,7 +139,6 @@ def make_line_schema(
     return SalesLineSchema(many=True)
 
 
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _LINE_FIELDS = frozenset(
     {
         "external_id",

@@ -47,7 +47,7 @@ def list_() -> None:
                     key.scopes,
                     key.source or "-",
                     key.created_at.isoformat(timespec="seconds"),
-                    key.revoked_at.isoformat(timespec="seconds")
+                    "revoked " + key.revoked_at.isoformat(timespec="seconds")
                     if key.revoked_at
                     else "active",
                 ]

@@ -7,7 +7,7 @@ are read ("1200.00", "-3", ".5" is refused, "1e3" is refused).
 
 import re
 
-_DECIMAL = re.compile(r"-?(\d+)(?:\.(\d+))?")
+_DECIMAL = re.compile(r"-?([0-9]+)(?:\.([0-9]+))?")
 
 
 def parse_scaled(text: str, digits: int, max_integer_digits: int) -> int | None:
