@@ -109,13 +109,13 @@ class SyncWorker:
 
     # --- one pass ----------------------------------------------------------
 
-    def run_once(self) -> SyncReport:
+    def run_once(self, refresh_unmatched: bool = True) -> SyncReport:
         """Send every key that can be claimed now; raise :class:`ErpError`
         (after recording it) when the ERP cannot be reached."""
         report = SyncReport()
         while self.sync_batch(report):
             pass
-        if report.rows_sent:
+        if report.rows_sent and refresh_unmatched:
             self.refresh_unmatched()
         return report
 
@@ -384,16 +384,23 @@ class SyncWorker:
         stop = stop or threading.Event()
         delay = self.settings.backoff_seconds
         last_refresh = time.monotonic()
+        sent_since_refresh = False
         while not stop.is_set():
             try:
-                report = self.run_once()
+                # The list of unmatched customers is refreshed on a timer,
+                # not after every pass: it costs the ERP a scan.
+                report = self.run_once(refresh_unmatched=False)
+                sent_since_refresh = sent_since_refresh or bool(report.rows_sent)
                 if time.monotonic() - last_refresh > (
                     self.settings.unmatched_refresh_seconds
+                    if not sent_since_refresh
+                    else self.settings.unmatched_refresh_seconds / 12
                 ):
                     # A party created in the ERP matches waiting totals
                     # there without any push here.
                     self.refresh_unmatched()
                     last_refresh = time.monotonic()
+                    sent_since_refresh = False
             except (ErpError, SQLAlchemyError) as error:
                 if isinstance(error, SQLAlchemyError):
                     logger.warning("Sync: database error: %s", error)
