@@ -10,7 +10,7 @@ INSTALLED := $(VENV)/.installed
 UNITTEST := $(BIN)/python -m unittest discover -s crm_module/tests -t . -p 'test_*.py'
 
 .PHONY: help install demo test lint test-module test-module-postgresql \
-	test-api bench clean
+	test-api-postgresql test-browser test-api bench clean
 
 help:
 	@echo "make demo   - build the demo database and run the ERP and the API"
@@ -29,7 +29,9 @@ demo: $(INSTALLED)
 	.ci/system-deps.sh node
 	.ci/demo.sh
 
-test: $(INSTALLED) lint test-module test-module-postgresql test-api
+# test-api stays last: its pytest summary is the closing line CI reads.
+test: $(INSTALLED) lint test-module test-module-postgresql test-api-postgresql \
+	test-browser test-api
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
@@ -51,9 +53,26 @@ test-module-postgresql: $(INSTALLED)
 	TRYTOND_DATABASE__URI=$$(.ci/postgres.sh url) DB_NAME=test_crm_module \
 		$(UNITTEST)
 
+# The API's tests with its database on PostgreSQL (the ERP of the tests
+# stays on SQLite; its own PostgreSQL run is test-module-postgresql).
+test-api-postgresql: $(INSTALLED)
+	@echo "== sync_api on PostgreSQL"
+	.ci/system-deps.sh postgres
+	.ci/postgres.sh start
+	trap '.ci/postgres.sh stop' EXIT && \
+	CRM_API_TEST_POSTGRESQL_URI=$$(.ci/postgres.sh url) \
+		$(BIN)/pytest -q tests --ignore=tests/browser
+
+# The web client in headless Chromium against the demo database; a failing
+# test leaves a screenshot in var/test-artifacts/browser/.
+test-browser: $(INSTALLED)
+	@echo "== ERP screens in a browser"
+	.ci/system-deps.sh browser node
+	$(BIN)/pytest -q tests/browser
+
 test-api: $(INSTALLED)
 	@echo "== sync_api"
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q tests --ignore=tests/browser
 
 # Every bench/bench_*.py on SQLite and PostgreSQL; writes bench/RESULTS.md
 bench: $(INSTALLED)

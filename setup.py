@@ -15,7 +15,7 @@ setup(
         'crm_module': [
             'tryton.cfg', '*.xml', 'view/*.xml', 'locale/*.po',
             'tests/*.rst', 'doc/*', 'CHANGELOG', '*.fodt', '*.fods'],
-        'sync_api': ['openapi.yaml'],
+        'sync_api': ['openapi.json'],
         },
     install_requires=[
         # 8.0.12 breaks logins on a server started without a preloaded
@@ -32,6 +32,8 @@ setup(
         'marshmallow>=4,<5',
         'requests>=2.31,<3',
         'psycopg[binary]>=3.1,<4',
+        # Serves the API with several worker processes (DESIGN.md section 3).
+        'gunicorn>=22',
         ],
     extras_require={
         'test': [

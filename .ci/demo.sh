@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # make demo: build (or reuse) the ERP database "crm" with demo data under
-# var/, then run the ERP with its web client and the sync API until Ctrl-C.
-#   DEMO_REBUILD=1 .ci/demo.sh   rebuilds the database from scratch
+# var/, then run the ERP with its web client, the sync API and its sync
+# worker until Ctrl-C. The demo's sales go through the API: the ERP is built
+# with its company and customers, the servers start, the fixture sales
+# lines are pushed to the API, the worker brings their monthly summaries
+# into the ERP, and only then are the evaluations computed.
+#   DEMO_REBUILD=1 .ci/demo.sh   rebuilds the databases from scratch
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,6 +16,9 @@ DB=crm
 CONF="$ROOT/var/trytond.conf"
 READY="$DB_DIR/$DB.ready"
 PASSFILE="$ROOT/var/demo-password"
+ERP_KEY_FILE="$ROOT/var/erp-key"
+API_KEY_FILE="$ROOT/var/api-key"
+API_DB="$ROOT/var/sync_api.sqlite"
 ERP_PORT="${CRM_ERP_PORT:-8000}"
 API_PORT="${CRM_API_PORT:-5000}"
 
@@ -37,26 +44,41 @@ fi
 export TRYTONPASSFILE="$PASSFILE"
 export CRM_DEMO_PASSWORD="$(cat "$PASSFILE")"
 
+need_sales=0
 if [[ "${DEMO_REBUILD:-0}" == 1 || ! -f "$READY" ]]; then
     # no ready marker: a first run, or an earlier run stopped half way
     log "creating the ERP database '$DB' (about a minute)"
-    rm -f "$DB_DIR/$DB.sqlite" "$READY"
+    rm -f "$DB_DIR/$DB.sqlite" "$READY" "$ERP_KEY_FILE" "$API_KEY_FILE"
+    # The API's ledger belongs to the ERP it fed: start both anew.
+    rm -f "$API_DB" "$API_DB-wal" "$API_DB-shm"
     : > "$DB_DIR/$DB.sqlite"
     "$VENV/bin/trytond-admin" -d "$DB" --all --email admin@example.com
     log "activating crm_module"
     "$VENV/bin/trytond-admin" -d "$DB" -u crm_module --activate-dependencies
     log "loading the Chinese (zh_CN) translations"
     "$VENV/bin/trytond-admin" -d "$DB" --all -l zh_CN
-    log "loading the demo data"
-    "$VENV/bin/python" -m fixtures.load_demo "$DB"
-    touch "$READY"
+    log "loading the demo company and customers"
+    "$VENV/bin/python" -m fixtures.load_demo "$DB" --phase base
+    log "making the ERP application key of the sync API (crm_sync)"
+    "$VENV/bin/python" -m fixtures.load_demo "$DB" --phase erp-key \
+        | tail -n 1 > "$ERP_KEY_FILE"
+    chmod 600 "$ERP_KEY_FILE"
+    need_sales=1
 else
     log "reusing the ERP database '$DB' (DEMO_REBUILD=1 make demo rebuilds it)"
     "$VENV/bin/trytond-admin" -d "$DB" -u crm_module
 fi
 
 export CRM_ERP_URL="http://127.0.0.1:$ERP_PORT" CRM_ERP_DATABASE="$DB"
+export CRM_ERP_KEY="$(cat "$ERP_KEY_FILE")"
+export CRM_API_DATABASE_URI="sqlite:///$API_DB"
 "$VENV/bin/flask" --app sync_api db upgrade
+if [[ ! -s "$API_KEY_FILE" ]]; then
+    "$VENV/bin/flask" --app sync_api keys create --name demo --scope admin \
+        2>/dev/null | tail -n 1 > "$API_KEY_FILE"
+    chmod 600 "$API_KEY_FILE"
+fi
+API_KEY="$(cat "$API_KEY_FILE")"
 
 pids=()
 stop() {
@@ -69,13 +91,27 @@ trap stop INT TERM EXIT
 
 "$VENV/bin/trytond" -d "$DB" &
 pids+=($!)
-"$VENV/bin/flask" --app sync_api run --host 127.0.0.1 --port "$API_PORT" &
+"$VENV/bin/gunicorn" --workers 2 --bind "127.0.0.1:$API_PORT" \
+    --access-logfile - "sync_api:create_app()" &
+pids+=($!)
+"$VENV/bin/flask" --app sync_api sync run &
 pids+=($!)
 
-for _ in $(seq 1 60); do
-    curl -fs -o /dev/null "http://127.0.0.1:$ERP_PORT/" && break
+for _ in $(seq 1 120); do
+    curl -fs -o /dev/null "http://127.0.0.1:$ERP_PORT/" \
+        && curl -fs -o /dev/null "http://127.0.0.1:$API_PORT/health" && break
     sleep 0.5
 done
+
+if (( need_sales )); then
+    log "pushing the demo sales lines through the API"
+    "$VENV/bin/python" -m fixtures.push_demo_sales \
+        --url "http://127.0.0.1:$API_PORT" --key "$API_KEY"
+    log "computing the evaluations from the synced summaries"
+    "$VENV/bin/python" -m fixtures.load_demo "$DB" --phase evaluations
+    touch "$READY"
+fi
+
 cat <<MSG
 
   ERP web client : http://127.0.0.1:$ERP_PORT/
@@ -83,6 +119,11 @@ cat <<MSG
                    password "$CRM_DEMO_PASSWORD" (kept in var/demo-password)
                    Customer Relationship > Customers by Tier / Customer Evaluations
   Sync API       : http://127.0.0.1:$API_PORT/health
+                   http://127.0.0.1:$API_PORT/api/v1/openapi.json
+                   demo key (scope admin, kept in var/api-key):
+                   $API_KEY
+                   curl -H "Authorization: Bearer \$(cat var/api-key)" \\
+                        http://127.0.0.1:$API_PORT/api/v1/sync/status
 
   Press Ctrl-C to stop.
 MSG

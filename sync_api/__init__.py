@@ -61,14 +61,21 @@ def init_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     # Imported here, not at the top: health.py reads sync_api.__version__, so
     # this package must have finished loading.
+    from sync_api.docs import blueprint as docs_blueprint
     from sync_api.health import blueprint as health_blueprint
+    from sync_api.sales import blueprint as sales_blueprint
+    from sync_api.sync import blueprint as sync_blueprint
 
     app.register_blueprint(health_blueprint)
+    app.register_blueprint(sales_blueprint)
+    app.register_blueprint(sync_blueprint)
+    app.register_blueprint(docs_blueprint)
 
 
 def register_commands(app: Flask) -> None:
-    """Add the API's own command groups to ``flask --app sync_api``.
+    """Add the API's own command groups to ``flask --app sync_api``."""
+    from sync_api.commands.keys import keys
+    from sync_api.commands.sync import sync
 
-    None yet: "keys" and "sync" (DESIGN.md section 2) go here, each as a
-    click group in its own module, added with ``app.cli.add_command``.
-    """
+    app.cli.add_command(keys)
+    app.cli.add_command(sync)

@@ -5,8 +5,11 @@ the ERP key have no default worth keeping in the repository.
 """
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar
+
+from sync_api.currencies import ISO_4217_CODES
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_PATH = REPOSITORY_ROOT / "migrations"
@@ -19,7 +22,43 @@ def default_database_uri() -> str:
     return f"sqlite:///{DEFAULT_DATABASE_PATH}"
 
 
-class Config:
+class Defaults:
+    """Settings shared by real runs and tests; each can be overridden."""
+
+    # A batch of lines is one request: its size bounds the time one push
+    # holds the ledger's write lock.
+    SALES_MAX_LINES = 5000
+    # 5,000 lines of a few hundred bytes each, with room for long names.
+    MAX_CONTENT_LENGTH = 8 * 1024 * 1024
+    SALES_EARLIEST_DATE = date(2000, 1, 1)
+    # An order may be dated a few days ahead (delivery date); further ahead
+    # is a sender's mistake.
+    SALES_MAX_FUTURE_DAYS = 7
+    # The currencies a line may carry: ISO 4217 by default, or the set the
+    # ERP knows (CRM_API_CURRENCIES="CNY,USD").
+    SALES_CURRENCIES: ClassVar[frozenset[str]] = ISO_4217_CODES
+    SALES_PAGE_SIZE = 100
+    SALES_MAX_PAGE_SIZE = 1000
+
+    # Summary rows per call of the ERP route; one transaction there each.
+    SYNC_BATCH_SIZE = 1000
+    # A claimed key that its worker did not finish within the lease (the
+    # worker died) is claimed again by the next worker.
+    SYNC_LEASE_SECONDS = 120.0
+    SYNC_POLL_SECONDS = 0.5
+    SYNC_BACKOFF_SECONDS = 0.5
+    SYNC_MAX_BACKOFF_SECONDS = 30.0
+    # How long rows the ERP refused wait before they are tried again.
+    SYNC_REJECTED_RETRY_SECONDS = 60.0
+    ERP_TIMEOUT_SECONDS = 30.0
+
+
+def _float_from_environment(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
+class Config(Defaults):
     """Settings of a real run.
 
     The environment is read when the object is made, not when this module is
@@ -40,9 +79,23 @@ class Config:
         self.ERP_URL = os.environ.get("CRM_ERP_URL", "http://127.0.0.1:8000")
         self.ERP_DATABASE = os.environ.get("CRM_ERP_DATABASE", "crm")
         self.ERP_KEY = os.environ.get("CRM_ERP_KEY", "")
+        currencies = os.environ.get("CRM_API_CURRENCIES")
+        if currencies:
+            self.SALES_CURRENCIES = frozenset(
+                code.strip().upper() for code in currencies.split(",") if code.strip()
+            )
+        self.SYNC_BATCH_SIZE = int(
+            _float_from_environment("CRM_SYNC_BATCH_SIZE", self.SYNC_BATCH_SIZE)
+        )
+        self.SYNC_LEASE_SECONDS = _float_from_environment(
+            "CRM_SYNC_LEASE_SECONDS", self.SYNC_LEASE_SECONDS
+        )
+        self.SYNC_POLL_SECONDS = _float_from_environment(
+            "CRM_SYNC_POLL_SECONDS", self.SYNC_POLL_SECONDS
+        )
 
 
-class TestConfig:
+class TestConfig(Defaults):
     """Settings of the test suite.
 
     Nothing is read from the environment, so a developer's shell (pointing at

@@ -1,8 +1,11 @@
 """Extension objects, unbound: ``create_app`` binds them to each app."""
 
+import sqlite3
+from typing import Any
+
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData
+from sqlalchemy import Engine, MetaData, event
 from sqlalchemy.orm import DeclarativeBase
 
 from sync_api.config import MIGRATIONS_PATH
@@ -34,3 +37,16 @@ db = SQLAlchemy(model_class=Base)
 # render_as_batch (Flask-Migrate's default, said here on purpose) lets
 # ALTER on SQLite go through table copies.
 migrate = Migrate(directory=str(MIGRATIONS_PATH), render_as_batch=True)
+
+
+@event.listens_for(Engine, "connect")
+def tune_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
+    """Let the sync worker read while a push writes (WAL), and let a writer
+    wait for the lock instead of failing at once (busy_timeout)."""
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout = 30000")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    # synchronous stays FULL: a batch answered 200 survives a power cut.
+    cursor.close()

@@ -4,6 +4,7 @@ The Tryton module's tests live in this folder too: nothing here may import
 trytond, so the API's tests run without it.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -15,14 +16,46 @@ REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 if str(REPOSITORY_ROOT) not in sys.path:
     sys.path.insert(0, str(REPOSITORY_ROOT))
 
+from sqlalchemy import create_engine, text  # noqa: E402
+
 from sync_api import create_app  # noqa: E402
 from sync_api.extensions import db  # noqa: E402
+from sync_api.services.keys import create_key  # noqa: E402
+from tests.erp_server import ErpServer  # noqa: E402
+
+# Set by "make test-api-postgresql" (postgresql://user:pw@host:port/):
+# the API's database is then a PostgreSQL database of that server.
+POSTGRESQL_URI = os.environ.get("CRM_API_TEST_POSTGRESQL_URI")
+POSTGRESQL_DATABASE = "sync_api_test"
+
+
+@pytest.fixture(scope="session")
+def postgresql_database_uri():
+    """A database of its own on the test cluster, made once per run."""
+    server = POSTGRESQL_URI.replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = create_engine(
+        server.rstrip("/") + "/postgres", isolation_level="AUTOCOMMIT"
+    )
+    with engine.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {POSTGRESQL_DATABASE}"))
+        connection.execute(text(f"CREATE DATABASE {POSTGRESQL_DATABASE}"))
+    engine.dispose()
+    return server.rstrip("/") + "/" + POSTGRESQL_DATABASE
 
 
 @pytest.fixture
-def database_uri(tmp_path):
-    """A SQLite file of the test's own, removed with its temporary folder."""
-    return f"sqlite:///{tmp_path / 'sync_api.sqlite'}"
+def database_uri(request, tmp_path):
+    """A database of the test's own: a SQLite file removed with its
+    temporary folder, or the PostgreSQL test database emptied first."""
+    if not POSTGRESQL_URI:
+        return f"sqlite:///{tmp_path / 'sync_api.sqlite'}"
+    uri = request.getfixturevalue("postgresql_database_uri")
+    engine = create_engine(uri)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return uri
 
 
 @pytest.fixture
@@ -49,3 +82,48 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_key(app):
+    """Make an API key; return its bearer header."""
+
+    def make(*scopes, source=None):
+        with app.app_context():
+            token = create_key(db.session, "test", list(scopes), source).token
+        return {"Authorization": f"Bearer {token}"}
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def erp(tmp_path_factory):
+    """A real trytond with crm_module on a free loopback port, built once
+    per run (about half a minute) with the demo company and customers."""
+    server = ErpServer(tmp_path_factory.mktemp("erp"))
+    server.build()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def erp_app(database_uri, erp):
+    """The API pointed at the test ERP."""
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": database_uri,
+            "ERP_URL": erp.url,
+            "ERP_DATABASE": "erp",
+            "ERP_KEY": erp.key,
+            "ERP_TIMEOUT_SECONDS": 10.0,
+            "SYNC_BACKOFF_SECONDS": 0.1,
+            "SYNC_MAX_BACKOFF_SECONDS": 0.5,
+            "SYNC_POLL_SECONDS": 0.05,
+        }
+    )
+    with app.app_context():
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.engine.dispose()

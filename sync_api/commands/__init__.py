@@ -1,0 +1,1 @@
+"""Command groups of ``flask --app sync_api``: ``keys`` and ``sync``."""

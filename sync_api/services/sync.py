@@ -1,0 +1,455 @@
+"""The sync worker: pending keys -> absolute totals -> the ERP.
+
+A push marks the (source, customer, month, currency) keys it changed in
+``sync_pending`` (see ``services/sales.py``). The worker
+
+1. claims a batch of keys with a lease (``UPDATE ... WHERE id IN (SELECT
+   ... FOR UPDATE SKIP LOCKED)`` on PostgreSQL, so several workers never
+   take the same key; on SQLite the one UPDATE is atomic as well);
+2. recomputes each key's totals from the ledger in one GROUP BY (current
+   revisions only, cancelled lines left out; a key whose lines were all
+   cancelled sends zeros);
+3. upserts them into the ERP, which stores absolute totals, so sending a
+   total twice is harmless;
+4. deletes a key only once the ERP confirmed it, and only at the version it
+   read: a push in between keeps the key pending for the next round.
+
+A worker that dies leaves its claim to expire after the lease; the next one
+sends the same totals again. Rows the ERP refuses (422) are isolated, so the
+other customers of the batch go through; the refused keys wait and are
+tried again later. While the ERP is down the worker backs off
+exponentially and records the error.
+"""
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from sync_api.erp import ErpClient, ErpError
+from sync_api.models import (
+    AMOUNT_DIGITS,
+    QUANTITY_DIGITS,
+    SalesLine,
+    SyncPending,
+    SyncState,
+    UnmatchedCustomer,
+)
+from sync_api.services.clock import utcnow
+from sync_api.services.money import format_scaled
+from sync_api.services.sql import dialect_insert
+
+logger = logging.getLogger(__name__)
+
+pending = SyncPending.__table__
+lines = SalesLine.__table__
+state = SyncState.__table__
+unmatched = UnmatchedCustomer.__table__
+STATE_ID = 1
+ERROR_LENGTH = 1000
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    batch_size: int = 1000
+    lease_seconds: float = 120.0
+    poll_seconds: float = 0.5
+    backoff_seconds: float = 0.5
+    max_backoff_seconds: float = 30.0
+    rejected_retry_seconds: float = 60.0
+    unmatched_refresh_seconds: float = 60.0
+
+    @classmethod
+    def from_config(cls, config: Any) -> "SyncSettings":
+        return cls(
+            batch_size=config["SYNC_BATCH_SIZE"],
+            lease_seconds=config["SYNC_LEASE_SECONDS"],
+            poll_seconds=config["SYNC_POLL_SECONDS"],
+            backoff_seconds=config["SYNC_BACKOFF_SECONDS"],
+            max_backoff_seconds=config["SYNC_MAX_BACKOFF_SECONDS"],
+            rejected_retry_seconds=config["SYNC_REJECTED_RETRY_SECONDS"],
+        )
+
+
+@dataclass
+class SyncReport:
+    batches: int = 0
+    rows_sent: int = 0
+    keys_done: int = 0
+    keys_rejected: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _Total:
+    key_id: int
+    version: int
+    row: dict[str, Any]
+
+
+class SyncWorker:
+    def __init__(
+        self,
+        engine: Engine,
+        erp: ErpClient,
+        settings: SyncSettings | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.engine = engine
+        self.erp = erp
+        self.settings = settings or SyncSettings()
+        self.clock = clock
+
+    # --- one pass ----------------------------------------------------------
+
+    def run_once(self, refresh_unmatched: bool = True) -> SyncReport:
+        """Send every key that can be claimed now; raise :class:`ErpError`
+        (after recording it) when the ERP cannot be reached."""
+        report = SyncReport()
+        while self.sync_batch(report):
+            pass
+        if report.rows_sent and refresh_unmatched:
+            self.refresh_unmatched()
+        return report
+
+    def sync_batch(self, report: SyncReport) -> bool:
+        """Claim, recompute and send one batch; False when nothing was
+        left to claim."""
+        claimed_at = self.clock()
+        token = self._claim(claimed_at)
+        if token is None:
+            return False
+        totals = self._totals(token)
+        try:
+            accepted, rejected = self._send(totals)
+        except ErpError as error:
+            self._release(token, claimed_at=None)
+            self.record_error(str(error))
+            raise
+        self._confirm(token, claimed_at, accepted, rejected)
+        report.batches += 1
+        report.rows_sent += len(accepted)
+        report.keys_done += len(accepted)
+        report.keys_rejected += len(rejected)
+        report.rejected.extend(
+            {**total.row, "error": message} for total, message in rejected
+        )
+        return True
+
+    def _claim(self, now: datetime) -> str | None:
+        token = secrets.token_hex(16)
+        candidates = (
+            select(pending.c.id)
+            .where(
+                or_(pending.c.claimed_until.is_(None), pending.c.claimed_until < now),
+                or_(pending.c.retry_after.is_(None), pending.c.retry_after <= now),
+            )
+            .order_by(pending.c.first_marked_at, pending.c.id)
+            .limit(self.settings.batch_size)
+            # Ignored by SQLite, whose writers are serialised anyway.
+            .with_for_update(skip_locked=True)
+        )
+        with self.engine.begin() as connection:
+            claimed = connection.execute(
+                update(pending)
+                .where(pending.c.id.in_(candidates.scalar_subquery()))
+                .values(
+                    claim_token=token,
+                    claimed_until=now + timedelta(seconds=self.settings.lease_seconds),
+                )
+            ).rowcount
+        return token if claimed else None
+
+    def _totals(self, token: str) -> list[_Total]:
+        """The absolute totals of the claimed keys, read in one statement so
+        that each key's version matches the lines summed."""
+        join = pending.outerjoin(
+            lines,
+            and_(
+                lines.c.source == pending.c.source,
+                lines.c.customer == pending.c.customer,
+                lines.c.month == pending.c.month,
+                lines.c.currency == pending.c.currency,
+                lines.c.status == "confirmed",
+            ),
+        )
+        query = (
+            select(
+                pending.c.id,
+                pending.c.version,
+                pending.c.source,
+                pending.c.customer,
+                pending.c.month,
+                pending.c.currency,
+                func.coalesce(func.sum(lines.c.amount), 0),
+                func.coalesce(func.sum(lines.c.cost), 0),
+                func.coalesce(func.sum(lines.c.quantity), 0),
+                func.count(lines.c.id),
+                func.max(lines.c.date),
+            )
+            .select_from(join)
+            .where(pending.c.claim_token == token)
+            .group_by(
+                pending.c.id,
+                pending.c.version,
+                pending.c.source,
+                pending.c.customer,
+                pending.c.month,
+                pending.c.currency,
+            )
+            .order_by(pending.c.id)
+        )
+        with self.engine.connect() as connection:
+            result = connection.execute(query).all()
+        totals = []
+        for key_id, version, source, customer, month, currency, *sums in result:
+            amount, cost, quantity, count, last_date = sums
+            totals.append(
+                _Total(
+                    key_id,
+                    version,
+                    {
+                        "source": source,
+                        "customer": customer,
+                        "month": month,
+                        "currency": currency,
+                        "revenue": format_scaled(int(amount), AMOUNT_DIGITS),
+                        "cost": format_scaled(int(cost), AMOUNT_DIGITS),
+                        "quantity": format_scaled(int(quantity), QUANTITY_DIGITS),
+                        "line_count": int(count),
+                        "last_sale_date": last_date.isoformat() if last_date else None,
+                    },
+                )
+            )
+        return totals
+
+    def _send(
+        self, totals: list[_Total]
+    ) -> tuple[list[_Total], list[tuple[_Total, str]]]:
+        """Upsert totals; when the ERP refuses some rows, send the others
+        without them. Return the accepted totals and the refused ones with
+        the ERP's message."""
+        if not totals:
+            return [], []
+        try:
+            self.erp.upsert_summaries([t.row for t in totals])
+        except ErpError as error:
+            if not error.rejected_rows:
+                raise
+            messages: dict[int, list[str]] = {}
+            for row_error in error.row_errors:
+                index = row_error.get("index")
+                if isinstance(index, int) and 0 <= index < len(totals):
+                    messages.setdefault(index, []).append(
+                        f"{row_error.get('field')}: {row_error.get('message')}"
+                    )
+            if messages:
+                rejected = [(totals[i], "; ".join(m)) for i, m in messages.items()]
+                others = [t for i, t in enumerate(totals) if i not in messages]
+                accepted, more_rejected = self._send(others)
+                return accepted, rejected + more_rejected
+            if len(totals) == 1:
+                return [], [(totals[0], str(error))]
+            # The ERP named no row: halve the batch until the bad rows are
+            # alone.
+            middle = len(totals) // 2
+            left = self._send(totals[:middle])
+            right = self._send(totals[middle:])
+            return left[0] + right[0], left[1] + right[1]
+        return totals, []
+
+    def _confirm(
+        self,
+        token: str,
+        claimed_at: datetime,
+        accepted: list[_Total],
+        rejected: list[tuple[_Total, str]],
+    ) -> None:
+        now = self.clock()
+        with self.engine.begin() as connection:
+            if accepted:
+                connection.execute(
+                    delete(pending).where(
+                        pending.c.id == bindparam("key_id"),
+                        pending.c.version == bindparam("key_version"),
+                    ),
+                    [{"key_id": t.key_id, "key_version": t.version} for t in accepted],
+                )
+            if rejected:
+                retry_after = now + timedelta(
+                    seconds=self.settings.rejected_retry_seconds
+                )
+                connection.execute(
+                    update(pending)
+                    .where(
+                        pending.c.id == bindparam("key_id"),
+                        pending.c.version == bindparam("key_version"),
+                    )
+                    .values(
+                        claim_token=None,
+                        claimed_until=None,
+                        retry_after=retry_after,
+                        attempts=pending.c.attempts + 1,
+                        last_error=bindparam("message"),
+                    ),
+                    [
+                        {
+                            "key_id": t.key_id,
+                            "key_version": t.version,
+                            "message": message[:ERROR_LENGTH],
+                        }
+                        for t, message in rejected
+                    ],
+                )
+            # What is still claimed changed while the ERP worked: it is due
+            # again, and what came before the claim has been sent.
+            self._release(token, claimed_at, connection)
+            values: dict[str, Any] = {
+                "last_success_at": now,
+                "rows_sent": state.c.rows_sent + len(accepted),
+            }
+            if rejected:
+                first, message = rejected[0]
+                values.update(
+                    last_error_at=now,
+                    last_error=(
+                        f"ERP refused {len(rejected)} rows, e.g. "
+                        f"{first.row['source']}/{first.row['customer']} "
+                        f"{first.row['month']}: {message}"
+                    )[:ERROR_LENGTH],
+                )
+            self._update_state(connection, values)
+
+    def _release(
+        self, token: str, claimed_at: datetime | None, connection: Any = None
+    ) -> None:
+        values: dict[str, Any] = {"claim_token": None, "claimed_until": None}
+        if claimed_at is not None:
+            values["first_marked_at"] = claimed_at
+        statement = update(pending).where(pending.c.claim_token == token).values(values)
+        if connection is not None:
+            connection.execute(statement)
+            return
+        with self.engine.begin() as connection:
+            connection.execute(statement)
+
+    # --- state -------------------------------------------------------------
+
+    def record_error(self, message: str) -> None:
+        logger.warning("Sync: %s", message)
+        with self.engine.begin() as connection:
+            self._update_state(
+                connection,
+                {"last_error_at": self.clock(), "last_error": message[:ERROR_LENGTH]},
+            )
+
+    @staticmethod
+    def _update_state(connection: Any, values: dict[str, Any]) -> None:
+        # The single row exists from the first call on.
+        insert = dialect_insert(connection)(state).values(id=STATE_ID, rows_sent=0)
+        connection.execute(insert.on_conflict_do_nothing(index_elements=[state.c.id]))
+        connection.execute(update(state).where(state.c.id == STATE_ID).values(values))
+
+    def refresh_unmatched(self) -> None:
+        """Mirror the ERP's list of customer references without a party."""
+        rows = self.erp.unmatched_customers()
+        now = self.clock()
+        with self.engine.begin() as connection:
+            connection.execute(delete(unmatched))
+            if rows:
+                connection.execute(
+                    unmatched.insert(),
+                    [
+                        {
+                            "source": source,
+                            "customer": customer,
+                            "summaries": count,
+                            "seen_at": now,
+                        }
+                        for source, customer, count in rows
+                    ],
+                )
+
+    # --- long run ------------------------------------------------------------
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        """Sync until ``stop`` is set, backing off while the ERP is down."""
+        stop = stop or threading.Event()
+        delay = self.settings.backoff_seconds
+        last_refresh = time.monotonic()
+        sent_since_refresh = False
+        while not stop.is_set():
+            try:
+                # The list of unmatched customers is refreshed on a timer,
+                # not after every pass: it costs the ERP a scan.
+                report = self.run_once(refresh_unmatched=False)
+                sent_since_refresh = sent_since_refresh or bool(report.rows_sent)
+                if time.monotonic() - last_refresh > (
+                    self.settings.unmatched_refresh_seconds
+                    if not sent_since_refresh
+                    else self.settings.unmatched_refresh_seconds / 12
+                ):
+                    # A party created in the ERP matches waiting totals
+                    # there without any push here.
+                    self.refresh_unmatched()
+                    last_refresh = time.monotonic()
+                    sent_since_refresh = False
+            except (ErpError, SQLAlchemyError) as error:
+                if isinstance(error, SQLAlchemyError):
+                    logger.warning("Sync: database error: %s", error)
+                stop.wait(delay)
+                delay = min(delay * 2, self.settings.max_backoff_seconds)
+                continue
+            delay = self.settings.backoff_seconds
+            if not report.batches:
+                stop.wait(self.settings.poll_seconds)
+
+
+@dataclass
+class SyncStatus:
+    pending_keys: int
+    rejected_keys: int
+    oldest_pending_age_s: float | None
+    last_success_at: datetime | None
+    last_error_at: datetime | None
+    last_error: str | None
+    rows_sent: int
+    unmatched_customers: list[dict[str, Any]]
+
+
+def sync_status(engine: Engine, now: datetime | None = None) -> SyncStatus:
+    now = now or utcnow()
+    with engine.connect() as connection:
+        count, oldest, rejected = connection.execute(
+            select(
+                func.count(pending.c.id),
+                func.min(pending.c.first_marked_at),
+                func.count(pending.c.retry_after),
+            )
+        ).one()
+        row = connection.execute(select(state).where(state.c.id == STATE_ID)).first()
+        waiting = [
+            dict(r._mapping)
+            for r in connection.execute(
+                select(unmatched).order_by(unmatched.c.source, unmatched.c.customer)
+            )
+        ]
+    return SyncStatus(
+        pending_keys=count,
+        rejected_keys=rejected,
+        oldest_pending_age_s=(
+            round((now - oldest).total_seconds(), 3) if oldest is not None else None
+        ),
+        last_success_at=row.last_success_at if row else None,
+        last_error_at=row.last_error_at if row else None,
+        last_error=row.last_error if row else None,
+        rows_sent=row.rows_sent if row else 0,
+        unmatched_customers=waiting,
+    )

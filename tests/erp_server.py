@@ -1,0 +1,163 @@
+"""A real Tryton ERP with crm_module, on loopback, for the sync tests.
+
+Built the way .ci/demo.sh builds the demo: trytond-admin on a new SQLite
+file, crm_module activated, the demo company and customers loaded with
+``fixtures.load_demo --phase base`` and a ``crm_sync`` application key made
+with ``--phase erp-key``. Everything runs in subprocesses: the test process
+never imports trytond.
+"""
+
+import os
+import random
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import requests
+
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+DATABASE = "erp"
+# Ports of this suite: away from the demo's 8000/5000.
+PORTS = range(18000, 19000)
+
+
+def free_port() -> int:
+    for port in random.sample(PORTS, len(PORTS)):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("No free port in 18000-18999.")
+
+
+def wait_for_http(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=2)
+            return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout} s.")
+
+
+class ErpServer:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+        self.key = ""
+        self.log = directory / "trytond.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def database_path(self) -> Path:
+        return self.directory / f"{DATABASE}.sqlite"
+
+    def environment(self) -> dict[str, str]:
+        environment = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith("TRYTOND")
+        }
+        password = self.directory / "admin-password"
+        password.write_text("admin-password-of-the-tests\n")
+        environment.update(
+            TRYTOND_DATABASE__URI="sqlite://",
+            TRYTOND_DATABASE__PATH=str(self.directory),
+            TRYTOND_WEB__LISTEN=f"127.0.0.1:{self.port}",
+            TRYTONPASSFILE=str(password),
+            PYTHONPATH=str(REPOSITORY_ROOT),
+        )
+        return environment
+
+    def run(self, *command: str) -> str:
+        result = subprocess.run(
+            command,
+            cwd=REPOSITORY_ROOT,
+            env=self.environment(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode:
+            raise RuntimeError(
+                f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}"
+            )
+        return result.stdout
+
+    def build(self) -> None:
+        self.database_path.write_bytes(b"")
+        admin = str(BIN / "trytond-admin")
+        self.run(admin, "-d", DATABASE, "--all", "--email", "admin@example.com")
+        self.run(admin, "-d", DATABASE, "-u", "crm_module", "--activate-dependencies")
+        python = sys.executable
+        self.run(python, "-m", "fixtures.load_demo", DATABASE, "--phase", "base")
+        output = self.run(
+            python, "-m", "fixtures.load_demo", DATABASE, "--phase", "erp-key"
+        )
+        self.key = output.strip().splitlines()[-1]
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(BIN / "trytond"), "-d", DATABASE],
+                cwd=REPOSITORY_ROOT,
+                env=self.environment(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_for_http(self.url + "/")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+            self.process = None
+
+    def summaries(self, source: str) -> dict[tuple[str, str, str], dict]:
+        """The ERP's stored totals of a source, read from its database file,
+        keyed by (customer, "YYYY-MM", currency)."""
+        connection = sqlite3.connect(self.database_path, timeout=30)
+        try:
+            rows = connection.execute(
+                "SELECT s.customer_ref, s.month, c.code, CAST(s.revenue AS TEXT), "
+                "CAST(s.cost AS TEXT), CAST(s.quantity AS TEXT), s.line_count, "
+                "s.last_sale_date, s.party "
+                "FROM crm_sales_summary s JOIN currency_currency c "
+                "ON c.id = s.currency WHERE s.source = ?",
+                (source,),
+            ).fetchall()
+        finally:
+            connection.close()
+        return {
+            (customer, month[:7], currency): {
+                "revenue": Decimal(revenue).quantize(Decimal("0.01")),
+                "cost": Decimal(cost).quantize(Decimal("0.01")),
+                "quantity": Decimal(quantity).quantize(Decimal("0.0001")),
+                "line_count": line_count,
+                "last_sale_date": last_sale_date,
+                "matched": party is not None,
+            }
+            for (
+                customer,
+                month,
+                currency,
+                revenue,
+                cost,
+                quantity,
+                line_count,
+                last_sale_date,
+                party,
+            ) in rows
+        }
