@@ -3,7 +3,7 @@ from collections import defaultdict
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from sql import Literal, Null
-from sql.aggregate import Max, Sum
+from sql.aggregate import Count, Max, Sum
 from sql.conditionals import Case, Coalesce
 
 from trytond import backend
@@ -340,6 +340,7 @@ class Evaluation(Workflow, ModelSQL, ModelView):
         for evaluation in evaluations:
             with Transaction().set_context(company=evaluation.company.id):
                 values = evaluation._compute()
+                evaluation._compute_complaint_figures()
             values.update({
                     'computed_by': User(Transaction().user).id,
                     'computed_at': dt.datetime.now(),
@@ -636,6 +637,57 @@ class Evaluation(Workflow, ModelSQL, ModelView):
             'abc_b_share': abc_b,
             }
 
+    def _compute_complaint_figures(self):
+        """Fill the complaint counts by severity and the average
+        satisfaction of the period on the lines of the evaluation"""
+        pool = Pool()
+        Line = pool.get('crm.evaluation.line')
+        Complaint = pool.get('crm.complaint')
+        Survey = pool.get('crm.satisfaction')
+        line = Line.__table__()
+        complaint = Complaint.__table__()
+        survey = Survey.__table__()
+        cursor = Transaction().connection.cursor()
+        start = dt.datetime.combine(self.start_date, dt.time())
+        end = dt.datetime.combine(
+            self.end_date + dt.timedelta(days=1), dt.time())
+
+        figures = defaultdict(lambda: [0, 0, 0, None])
+        index = {'general': 0, 'serious': 1, 'very_serious': 2}
+        cursor.execute(*complaint.select(
+                complaint.party, complaint.severity, Count(Literal('*')),
+                where=(complaint.company == self.company.id)
+                & (complaint.state != 'cancelled')
+                & (complaint.received_at >= start)
+                & (complaint.received_at < end),
+                group_by=[complaint.party, complaint.severity]))
+        for party, severity, count in cursor:
+            figures[party][index[severity]] = count
+        cursor.execute(*survey.select(
+                survey.party, Sum(survey.overall), Count(survey.overall),
+                where=(survey.company == self.company.id)
+                & (survey.date >= self.start_date)
+                & (survey.date <= self.end_date),
+                group_by=[survey.party]))
+        for party, total, count in cursor:
+            if count:
+                figures[party][3] = (Decimal(total) / count).quantize(
+                    Decimal('0.01'))
+
+        cursor.execute(*line.update(
+                [line.complaint_general, line.complaint_serious,
+                    line.complaint_very_serious],
+                [0, 0, 0], where=line.evaluation == self.id))
+        query, _ = tuple(line.update(
+                [line.complaint_general, line.complaint_serious,
+                    line.complaint_very_serious, line.satisfaction],
+                [Literal(0), Literal(0), Literal(0), Literal(None)],
+                where=(line.evaluation == self.id)
+                & (line.party == Literal(0))))
+        cursor.executemany(query, [
+                [*values, self.id, party]
+                for party, values in figures.items()])
+
     def _apply(self):
         """Give every evaluated party its approved tier, keep a history
         record for each change and link the party to its figures"""
@@ -776,6 +828,16 @@ class EvaluationLine(ModelSQL, ModelView):
         "Designated Strategic", readonly=True,
         help="Designated strategic by management when computed.")
     big_customer = fields.Boolean("Big Customer", readonly=True)
+    complaint_general = fields.Integer(
+        "General Complaints", readonly=True)
+    complaint_serious = fields.Integer(
+        "Serious Complaints", readonly=True)
+    complaint_very_serious = fields.Integer(
+        "Very Serious Complaints", readonly=True)
+    satisfaction = fields.Numeric(
+        "Average Satisfaction", digits=(3, 2), readonly=True,
+        help="Average overall score of the satisfaction surveys and "
+        "complaint return visits in the period.")
     current_tier = fields.Many2One(
         'crm.tier', "Current Tier", readonly=True, ondelete='RESTRICT')
     proposed_tier = fields.Many2One(
