@@ -555,10 +555,7 @@ class Complaint(Workflow, ModelSQL, ModelView):
     @classmethod
     def search_rec_name(cls, name, clause):
         _, operator, operand, *extra = clause
-        if operator.startswith(('!', 'not ')):
-            bool_op = 'AND'
-        else:
-            bool_op = 'OR'
+        bool_op = 'AND' if operator.startswith(('!', 'not ')) else 'OR'
         return [bool_op,
             ('number', operator, operand, *extra),
             ('party.rec_name', operator, operand, *extra),
