@@ -1035,12 +1035,12 @@ class Complaint(Workflow, ModelSQL, ModelView):
                 if late_resolution:
                     cls.write(
                         late_resolution, {'resolution_status': 'breached'})
-            escalations = Escalation.create(
-                [c._get_escalation('response', moment)
-                    for c in late_response]
-                + [c._get_escalation('resolution', moment)
-                    for c in late_resolution])
-            Escalation.notify(escalations)
+                escalations = Escalation.create(
+                    [c._get_escalation('response', moment)
+                        for c in late_response]
+                    + [c._get_escalation('resolution', moment)
+                        for c in late_resolution])
+                Escalation.notify(escalations)
         return escalations
 
     def _get_escalation(self, kind, moment):
