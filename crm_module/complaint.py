@@ -356,7 +356,10 @@ class Complaint(Workflow, ModelSQL, ModelView):
     return_visit_date = fields.Date(
         "Return Visit Date", states=_return_visit)
     return_visit_by = fields.Many2One(
-        'company.employee', "Return Visit By", states=_return_visit,
+        'company.employee', "Return Visit By",
+        states={
+            'readonly': Eval('state') != 'return_visit',
+            },
         domain=[('company', '=', Eval('company', -1))])
     return_visit_result = fields.Text(
         "Customer's Answer", states=_return_visit)
@@ -723,11 +726,14 @@ class Complaint(Workflow, ModelSQL, ModelView):
                     raise WorkflowStateError(gettext(
                             'crm_module.msg_complaint_workflow_field',
                             fields=', '.join(sorted(fields_ or {'state'}))))
-        vlist = [v.copy() for v in vlist]
-        for values in vlist:
-            if not values.get('number'):
-                values['number'] = cls._new_number(values.get('company'))
         complaints = super().create(vlist)
+        # Numbered once valid: a database sequence does not roll back.
+        with workflow():
+            for complaint in complaints:
+                if not complaint.number:
+                    cls.write([complaint], {
+                            'number': cls._new_number(complaint.company.id),
+                            })
         cls.set_deadlines(complaints)
         cls.update_repeats({c.party for c in complaints})
         Log.record(complaints, None, 'received')
