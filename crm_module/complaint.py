@@ -1322,49 +1322,52 @@ class ComplaintLedger(ModelSQL, ModelView):
         complaint = Complaint.__table__()
         one, zero = Literal(1), Literal(0)
 
+        # The month is computed in a sub-query: PostgreSQL cannot match the
+        # parameters of DATE_TRUNC in the SELECT with those in GROUP BY.
+        month = cls.month.sql_cast(DateTrunc('month', complaint.received_at))
+        c = complaint.select(
+            complaint.id, complaint.create_date, complaint.company,
+            month.as_('month'), complaint.category, complaint.severity,
+            complaint.responsible_department, complaint.party,
+            complaint.response_status, complaint.resolution_status,
+            complaint.response_hours, complaint.resolution_hours,
+            complaint.is_repeat,
+            Case((complaint.state == 'closed', complaint.satisfaction),
+                else_=Null).as_('satisfaction'),
+            where=complaint.state != 'cancelled')
+
         def count_if(condition):
             return Sum(Case((condition, one), else_=zero))
 
         def percent(met, decided):
             return (met * Literal(100.0)) / NullIf(decided, zero)
 
-        month = cls.month.sql_cast(DateTrunc('month', complaint.received_at))
-        response_met = count_if(complaint.response_status == 'met')
-        response_decided = count_if(complaint.response_status != 'pending')
-        resolution_met = count_if(complaint.resolution_status == 'met')
-        resolution_decided = count_if(
-            complaint.resolution_status != 'pending')
-        satisfaction = Case(
-            (complaint.state == 'closed', complaint.satisfaction),
-            else_=Null)
-        return complaint.select(
-            Min(complaint.id).as_('id'),
+        response_met = count_if(c.response_status == 'met')
+        response_decided = count_if(c.response_status != 'pending')
+        resolution_met = count_if(c.resolution_status == 'met')
+        resolution_decided = count_if(c.resolution_status != 'pending')
+        return c.select(
+            Min(c.id).as_('id'),
             Literal(0).as_('create_uid'),
-            Min(complaint.create_date).as_('create_date'),
+            Min(c.create_date).as_('create_date'),
             Literal(None).as_('write_uid'),
             Literal(None).as_('write_date'),
-            complaint.company.as_('company'),
-            month.as_('month'),
-            complaint.category.as_('category'),
-            complaint.severity.as_('severity'),
-            complaint.responsible_department.as_('department'),
-            complaint.party.as_('party'),
-            Count(Literal('*')).as_('complaint_count'),
-            count_if((complaint.response_status == 'breached')
-                | (complaint.resolution_status == 'breached')
-                ).as_('breach_count'),
-            Avg(complaint.response_hours * Literal(1.0)).as_(
-                'response_hours'),
-            Avg(complaint.resolution_hours * Literal(1.0)).as_(
-                'resolution_hours'),
+            c.company.as_('company'),
+            c.month.as_('month'),
+            c.category.as_('category'),
+            c.severity.as_('severity'),
+            c.responsible_department.as_('department'),
+            c.party.as_('party'),
+            Count(c.id).as_('complaint_count'),
+            count_if((c.response_status == 'breached')
+                | (c.resolution_status == 'breached')).as_('breach_count'),
+            Avg(c.response_hours * Literal(1.0)).as_('response_hours'),
+            Avg(c.resolution_hours * Literal(1.0)).as_('resolution_hours'),
             percent(response_met, response_decided).as_('response_on_time'),
             percent(resolution_met, resolution_decided).as_(
                 'resolution_on_time'),
-            count_if(complaint.is_repeat == Literal(True)).as_(
-                'repeat_count'),
-            Avg(satisfaction * Literal(1.0)).as_('satisfaction'),
-            where=complaint.state != 'cancelled',
+            count_if(c.is_repeat == Literal(True)).as_('repeat_count'),
+            Avg(c.satisfaction * Literal(1.0)).as_('satisfaction'),
             group_by=[
-                complaint.company, month, complaint.category,
-                complaint.severity, complaint.responsible_department,
-                complaint.party])
+                c.company, c.month, c.category, c.severity,
+                c.responsible_department, c.party])

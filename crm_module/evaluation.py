@@ -655,7 +655,7 @@ class Evaluation(Workflow, ModelSQL, ModelView):
         figures = defaultdict(lambda: [0, 0, 0, None])
         index = {'general': 0, 'serious': 1, 'very_serious': 2}
         cursor.execute(*complaint.select(
-                complaint.party, complaint.severity, Count(Literal('*')),
+                complaint.party, complaint.severity, Count(complaint.id),
                 where=(complaint.company == self.company.id)
                 & (complaint.state != 'cancelled')
                 & (complaint.received_at >= start)

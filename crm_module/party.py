@@ -1,4 +1,3 @@
-from sql import Literal
 from sql.aggregate import Count
 
 from trytond import backend
@@ -121,7 +120,7 @@ class Party(metaclass=PoolMeta):
         counts = {p.id: 0 for p in parties}
         for sub_ids in grouped_slice(counts, backend.MAX_QUERY_PARAMS):
             cursor.execute(*complaint.select(
-                    complaint.party, Count(Literal('*')),
+                    complaint.party, Count(complaint.id),
                     where=complaint.party.in_(list(sub_ids))
                     & (complaint.state != 'cancelled'),
                     group_by=[complaint.party]))
