@@ -45,13 +45,18 @@ test-module: $(INSTALLED)
 	DB_CACHE=$$cache TRYTOND_DATABASE__URI=sqlite:// DB_NAME=:memory: \
 		$(UNITTEST)
 
+# The database cache is a template database per module set; the ones of an
+# earlier run may have another schema, so they are dropped first.
 test-module-postgresql: $(INSTALLED)
 	@echo "== crm_module on PostgreSQL"
 	.ci/system-deps.sh postgres
 	.ci/postgres.sh start
 	trap '.ci/postgres.sh stop' EXIT && \
+	for cached in $$(.ci/postgres.sh psql -Atc \
+			"SELECT datname FROM pg_database WHERE datname LIKE 'test-%'"); do \
+		.ci/postgres.sh psql -qc "DROP DATABASE \"$$cached\""; done && \
 	TRYTOND_DATABASE__URI=$$(.ci/postgres.sh url) DB_NAME=test_crm_module \
-		$(UNITTEST)
+	DB_CACHE=$$(.ci/postgres.sh url) $(UNITTEST)
 
 # The API's tests with its database on PostgreSQL (the ERP of the tests
 # stays on SQLite; its own PostgreSQL run is test-module-postgresql).

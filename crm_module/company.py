@@ -22,6 +22,7 @@ class Company(metaclass=PoolMeta):
     def create(cls, vlist):
         companies = super().create(vlist)
         cls.create_crm_tiers(companies)
+        cls.create_crm_complaint_time_limits(companies)
         return companies
 
     @classmethod
@@ -68,3 +69,25 @@ class Company(metaclass=PoolMeta):
                     tier.name = names[tier.code]
                 Tier.save(translated)
         return tiers
+
+    @classmethod
+    def create_crm_complaint_time_limits(cls, companies):
+        "Give companies without time limits the shipped complaint matrix"
+        pool = Pool()
+        TimeLimit = pool.get('crm.complaint.time_limit')
+        Tier = pool.get('crm.tier')
+        with without_check_access():
+            have_limits = {t.company for t in TimeLimit.search([
+                        ('company', 'in', [c.id for c in companies]),
+                        ])}
+            vlist = []
+            for company in companies:
+                if company in have_limits:
+                    continue
+                strategic = Tier.search([
+                        ('company', '=', company.id),
+                        ('code', '=', 'strategic'),
+                        ], limit=1)
+                vlist.extend(TimeLimit.shipped_rows(
+                        company, strategic[0] if strategic else None))
+            return TimeLimit.create(vlist)

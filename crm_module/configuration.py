@@ -5,6 +5,7 @@ from trytond.model import ModelSingleton, ModelSQL, ModelView, fields
 from trytond.modules.company.model import (
     CompanyMultiValueMixin, CompanyValueMixin)
 from trytond.pool import Pool
+from trytond.pyson import Eval, Id
 
 from .exceptions import ConfigurationValidationError
 
@@ -19,6 +20,10 @@ MEASURES = [
 EVALUATION_FIELDS = {
     'period_type', 'measure', 'evaluation_month', 'resident_threshold',
     'big_customer_threshold', 'abc_a_share', 'abc_b_share'}
+COMPLAINT_FIELDS = {
+    'complaint_sequence', 'complaint_receiving_department',
+    'complaint_supervising_department', 'complaint_risk_hours',
+    'complaint_repeat_days', 'complaint_escalation_email'}
 
 
 class Configuration(ModelSingleton, ModelSQL, ModelView, CompanyMultiValueMixin):
@@ -52,12 +57,70 @@ class Configuration(ModelSingleton, ModelSQL, ModelView, CompanyMultiValueMixin)
             help="Customers after class A up to this cumulative share are "
             "class B; the rest are class C."))
 
+    complaint_sequence = fields.MultiValue(fields.Many2One(
+            'ir.sequence', "Complaint Sequence", required=True,
+            domain=[
+                ('sequence_type', '=',
+                    Id('crm_module', 'sequence_type_complaint')),
+                ('company', 'in', [
+                        Eval('context', {}).get('company', -1), None]),
+                ],
+            help="Numbers the complaints of the company."))
+    complaint_receiving_department = fields.MultiValue(fields.Many2One(
+            'crm.department', "Receiving Department",
+            domain=[
+                ('company', '=', Eval('context', {}).get('company', -1)),
+                ],
+            help="The department that receives complaints and calls the "
+            "customers back."))
+    complaint_supervising_department = fields.MultiValue(fields.Many2One(
+            'crm.department', "Supervising Department",
+            domain=[
+                ('company', '=', Eval('context', {}).get('company', -1)),
+                ],
+            help="The department informed of every complaint; its manager "
+            "receives the escalations of breached time limits."))
+    complaint_risk_hours = fields.MultiValue(fields.Integer(
+            "At Risk Within Hours",
+            help="Open complaints whose next deadline falls within this "
+            "many hours are listed as at risk."))
+    complaint_repeat_days = fields.MultiValue(fields.Integer(
+            "Repeat Complaint Days",
+            help="A complaint of the same customer and category within "
+            "this many days after another is a repeat complaint."))
+    complaint_escalation_email = fields.MultiValue(fields.Boolean(
+            "Escalation E-mail",
+            help="Also send escalations by e-mail to the supervising "
+            "manager (needs an outgoing mail server)."))
+
     @classmethod
     def multivalue_model(cls, field):
         pool = Pool()
         if field in EVALUATION_FIELDS:
             return pool.get('crm.configuration.evaluation')
+        if field in COMPLAINT_FIELDS:
+            return pool.get('crm.configuration.complaint')
         return super().multivalue_model(field)
+
+    @classmethod
+    def default_complaint_sequence(cls, **pattern):
+        return cls.multivalue_model(
+            'complaint_sequence').default_complaint_sequence()
+
+    @classmethod
+    def default_complaint_risk_hours(cls, **pattern):
+        return cls.multivalue_model(
+            'complaint_risk_hours').default_complaint_risk_hours()
+
+    @classmethod
+    def default_complaint_repeat_days(cls, **pattern):
+        return cls.multivalue_model(
+            'complaint_repeat_days').default_complaint_repeat_days()
+
+    @classmethod
+    def default_complaint_escalation_email(cls, **pattern):
+        return cls.multivalue_model(
+            'complaint_escalation_email').default_complaint_escalation_email()
 
     @classmethod
     def default_period_type(cls, **pattern):
@@ -156,3 +219,56 @@ class ConfigurationEvaluation(ModelSQL, CompanyValueMixin):
         if a is not None and b is not None and not (0 < a <= b <= 100):
             raise ConfigurationValidationError(gettext(
                     'crm_module.msg_configuration_abc', a=a, b=b))
+
+
+class ConfigurationComplaint(ModelSQL, CompanyValueMixin):
+    __name__ = 'crm.configuration.complaint'
+    __string__ = "CRM Configuration Complaint"
+
+    complaint_sequence = fields.Many2One(
+        'ir.sequence', "Complaint Sequence", required=True,
+        domain=[
+            ('sequence_type', '=',
+                Id('crm_module', 'sequence_type_complaint')),
+            ('company', 'in', [Eval('company', -1), None]),
+            ])
+    complaint_receiving_department = fields.Many2One(
+        'crm.department', "Receiving Department",
+        domain=[('company', '=', Eval('company', -1))])
+    complaint_supervising_department = fields.Many2One(
+        'crm.department', "Supervising Department",
+        domain=[('company', '=', Eval('company', -1))])
+    complaint_risk_hours = fields.Integer("At Risk Within Hours")
+    complaint_repeat_days = fields.Integer("Repeat Complaint Days")
+    complaint_escalation_email = fields.Boolean("Escalation E-mail")
+
+    @classmethod
+    def default_complaint_sequence(cls):
+        ModelData = Pool().get('ir.model.data')
+        try:
+            return ModelData.get_id('crm_module', 'sequence_complaint')
+        except KeyError:
+            return None
+
+    @classmethod
+    def default_complaint_risk_hours(cls):
+        return 4
+
+    @classmethod
+    def default_complaint_repeat_days(cls):
+        return 90
+
+    @classmethod
+    def default_complaint_escalation_email(cls):
+        return False
+
+    @classmethod
+    def validate_fields(cls, records, field_names):
+        super().validate_fields(records, field_names)
+        for record in records:
+            for name in ['complaint_risk_hours', 'complaint_repeat_days']:
+                value = getattr(record, name)
+                if value is not None and value < 0:
+                    raise ConfigurationValidationError(gettext(
+                            'crm_module.msg_configuration_negative',
+                            field=record.__names__(name)['field']))

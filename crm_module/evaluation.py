@@ -1,8 +1,9 @@
 import datetime as dt
+from collections import defaultdict
 from decimal import Decimal
 
 from sql import Cast, Literal, Null, Union, Values, Window
-from sql.aggregate import Max, Sum
+from sql.aggregate import Count, Max, Sum
 from sql.functions import Rank
 from sql.operators import Pos
 from sql.conditionals import Case, Coalesce
@@ -334,6 +335,7 @@ class Evaluation(Workflow, ModelSQL, ModelView):
         for evaluation in evaluations:
             with Transaction().set_context(company=evaluation.company.id):
                 values = evaluation._compute()
+                evaluation._compute_complaint_figures()
             values.update({
                     'computed_by': User(Transaction().user).id,
                     'computed_at': dt.datetime.now(),
@@ -681,6 +683,9 @@ class Evaluation(Workflow, ModelSQL, ModelView):
             'big_customer': big,
             'current_tier': r.current_tier,
             'proposed_tier': Case(*proposed, else_=no_sales.id),
+            'complaint_general': zero,
+            'complaint_serious': zero,
+            'complaint_very_serious': zero,
             'create_uid': Literal(transaction.user),
             'create_date': Literal(dt.datetime.now()),
             }
@@ -703,6 +708,54 @@ class Evaluation(Workflow, ModelSQL, ModelView):
             'abc_a_share': abc_a,
             'abc_b_share': abc_b,
             }
+
+    def _compute_complaint_figures(self):
+        """Fill the complaint counts by severity and the average
+        satisfaction of the period on the lines of the evaluation"""
+        pool = Pool()
+        Line = pool.get('crm.evaluation.line')
+        Complaint = pool.get('crm.complaint')
+        Survey = pool.get('crm.satisfaction')
+        line = Line.__table__()
+        complaint = Complaint.__table__()
+        survey = Survey.__table__()
+        cursor = Transaction().connection.cursor()
+        start = dt.datetime.combine(self.start_date, dt.time())
+        end = dt.datetime.combine(
+            self.end_date + dt.timedelta(days=1), dt.time())
+
+        figures = defaultdict(lambda: [0, 0, 0, None])
+        index = {'general': 0, 'serious': 1, 'very_serious': 2}
+        cursor.execute(*complaint.select(
+                complaint.party, complaint.severity, Count(complaint.id),
+                where=(complaint.company == self.company.id)
+                & (complaint.state != 'cancelled')
+                & (complaint.received_at >= start)
+                & (complaint.received_at < end),
+                group_by=[complaint.party, complaint.severity]))
+        for party, severity, count in cursor:
+            figures[party][index[severity]] = count
+        cursor.execute(*survey.select(
+                survey.party, Sum(survey.overall), Count(survey.overall),
+                where=(survey.company == self.company.id)
+                & (survey.date >= self.start_date)
+                & (survey.date <= self.end_date),
+                group_by=[survey.party]))
+        for party, total, count in cursor:
+            if count:
+                figures[party][3] = (Decimal(total) / count).quantize(
+                    Decimal('0.01'))
+
+        # _compute inserts the lines with no complaint
+        query, _ = tuple(line.update(
+                [line.complaint_general, line.complaint_serious,
+                    line.complaint_very_serious, line.satisfaction],
+                [Literal(0), Literal(0), Literal(0), Literal(None)],
+                where=(line.evaluation == self.id)
+                & (line.party == Literal(0))))
+        cursor.executemany(query, [
+                [*values, self.id, party]
+                for party, values in figures.items()])
 
     def _apply(self):
         """Give every evaluated party its approved tier, keep a history
@@ -844,6 +897,16 @@ class EvaluationLine(ModelSQL, ModelView):
         "Designated Strategic", readonly=True,
         help="Designated strategic by management when computed.")
     big_customer = fields.Boolean("Big Customer", readonly=True)
+    complaint_general = fields.Integer(
+        "General Complaints", readonly=True)
+    complaint_serious = fields.Integer(
+        "Serious Complaints", readonly=True)
+    complaint_very_serious = fields.Integer(
+        "Very Serious Complaints", readonly=True)
+    satisfaction = fields.Numeric(
+        "Average Satisfaction", digits=(3, 2), readonly=True,
+        help="Average overall score of the satisfaction surveys and "
+        "complaint return visits in the period.")
     current_tier = fields.Many2One(
         'crm.tier', "Current Tier", readonly=True, ondelete='RESTRICT')
     proposed_tier = fields.Many2One(

@@ -36,3 +36,39 @@ class ConfigurationValidationError(ValidationError):
 
 class PartyDesignationError(ValidationError):
     pass
+
+
+class ComplaintTimeLimitError(ValidationError):
+    pass
+
+
+class ComplaintSatisfactionError(ValidationError):
+    pass
+
+
+class ComplaintLockedError(AccessError):
+    pass
+
+
+class ComplaintDeleteError(AccessError):
+    pass
+
+
+class ComplaintApprovalError(UserError):
+    pass
+
+
+class ComplaintResolveError(UserError):
+    pass
+
+
+class ComplaintCloseError(UserError):
+    pass
+
+
+class ComplaintCancelError(UserError):
+    pass
+
+
+class ComplaintReopenError(UserError):
+    pass

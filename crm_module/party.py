@@ -1,7 +1,12 @@
+from sql.aggregate import Count
+
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Bool, Eval
+from trytond.tools import grouped_slice
+from trytond.transaction import Transaction
 
 from .evaluation import ABC_CLASSES, AMOUNT, PERCENT
 from .exceptions import PartyDesignationError
@@ -76,6 +81,10 @@ class Party(metaclass=PoolMeta):
         'get_crm_evaluation_figure')
     crm_tier_history = fields.One2Many(
         'crm.tier.history', 'party', "Tier History", readonly=True)
+    crm_complaints = fields.One2Many(
+        'crm.complaint', 'party', "Complaints", readonly=True)
+    crm_complaint_count = fields.Function(
+        fields.Integer("Complaints"), 'get_crm_complaint_count')
 
     for _name, _line_field, _field, _string, _kwargs in EVALUATION_FIGURES:
         locals()[_name] = fields.Function(
@@ -102,6 +111,22 @@ class Party(metaclass=PoolMeta):
             name, name[len('crm_'):])
         return getattr(line, field)
 
+    @classmethod
+    def get_crm_complaint_count(cls, parties, name):
+        pool = Pool()
+        Complaint = pool.get('crm.complaint')
+        complaint = Complaint.__table__()
+        cursor = Transaction().connection.cursor()
+        counts = {p.id: 0 for p in parties}
+        for sub_ids in grouped_slice(counts, backend.MAX_QUERY_PARAMS):
+            cursor.execute(*complaint.select(
+                    complaint.party, Count(complaint.id),
+                    where=complaint.party.in_(list(sub_ids))
+                    & (complaint.state != 'cancelled'),
+                    group_by=[complaint.party]))
+            counts.update(cursor)
+        return counts
+
     def get_crm_big_customer(self, name):
         return bool(self.crm_high_standing or (
                 self.crm_evaluation_line
@@ -122,7 +147,8 @@ class Party(metaclass=PoolMeta):
     def copy(cls, parties, default=None):
         default = default.copy() if default is not None else {}
         for name in ['crm_tier', 'crm_tier_since', 'crm_evaluation_line',
-                'crm_tier_history', 'crm_strategic', 'crm_strategic_reason']:
+                'crm_tier_history', 'crm_strategic', 'crm_strategic_reason',
+                'crm_complaints']:
             default.setdefault(name, None)
         return super().copy(parties, default=default)
 

@@ -38,3 +38,53 @@ def call_as_server(config, model, method, records, *args):
         Model = Pool(config.database_name).get(model)
         getattr(Model, method)(
             Model.browse([r.id for r in records]), *args)
+
+
+def setup_complaint_staff(config=None):
+    """Create the departments of the complaint policy with their managers
+    and staff, each manager with a user, and configure the receiving and
+    supervising departments; return them in a namespace"""
+    from types import SimpleNamespace
+
+    from trytond.modules.company.tests.tools import get_company
+    Party = Model.get('party.party', config=config)
+    Employee = Model.get('company.employee', config=config)
+    User = Model.get('res.user', config=config)
+    Group = Model.get('res.group', config=config)
+    Department = Model.get('crm.department', config=config)
+    Configuration = Model.get('crm.configuration', config=config)
+    company = get_company(config=config)
+
+    staff = SimpleNamespace()
+    for key, name in [
+            ('receiver', "Li Na"), ('engineer', "Wang Wei"),
+            ('service_manager', "Zhou Min"), ('quality_manager', "Zhao Gang"),
+            ('supervisor', "Chen Jing")]:
+        party = Party(name=name)
+        party.save()
+        employee = Employee(party=party, company=company)
+        employee.save()
+        setattr(staff, key, employee)
+    for key, name, manager in [
+            ('reception', "Customer Service", staff.service_manager),
+            ('quality', "Quality", staff.quality_manager),
+            ('supervision', "Supervision", staff.supervisor)]:
+        department = Department(name=name, manager=manager)
+        department.save()
+        setattr(staff, key, department)
+
+    crm, crm_manager = (Group.find([('name', '=', n)])[0]
+        for n in ["CRM", "CRM Manager"])
+    user = User(login='chen', name="Chen Jing")
+    user.groups.extend([crm, crm_manager])
+    user.companies.append(company)
+    user.company = company
+    user.employees.append(staff.supervisor)
+    user.save()
+    staff.supervisor_user = user
+
+    configuration = Configuration(1)
+    configuration.complaint_receiving_department = staff.reception
+    configuration.complaint_supervising_department = staff.supervision
+    configuration.save()
+    return staff
