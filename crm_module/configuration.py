@@ -19,6 +19,8 @@ MEASURES = [
 EVALUATION_FIELDS = {
     'period_type', 'measure', 'evaluation_month', 'resident_threshold',
     'big_customer_threshold', 'abc_a_share', 'abc_b_share'}
+RELATIONSHIP_FIELDS = {
+    'dormant_days', 'visit_reminder_days', 'new_customer_days'}
 
 
 class Configuration(ModelSingleton, ModelSQL, ModelView, CompanyMultiValueMixin):
@@ -51,13 +53,41 @@ class Configuration(ModelSingleton, ModelSQL, ModelView, CompanyMultiValueMixin)
             "Class B Cumulative Share %", digits=(5, 2),
             help="Customers after class A up to this cumulative share are "
             "class B; the rest are class C."))
+    dormant_days = fields.MultiValue(fields.Integer(
+            "Dormant after Days",
+            help="Customers without a visit, complaint or sale for this "
+            "many days are flagged for re-contact."))
+    visit_reminder_days = fields.MultiValue(fields.Integer(
+            "Visit Reminder Days",
+            help="How many days before a visit is due its reminder is "
+            "created."))
+    new_customer_days = fields.MultiValue(fields.Integer(
+            "New Customer Days",
+            help="Customers created or with a first sale within this many "
+            "days get a follow-up reminder."))
 
     @classmethod
     def multivalue_model(cls, field):
         pool = Pool()
         if field in EVALUATION_FIELDS:
             return pool.get('crm.configuration.evaluation')
+        if field in RELATIONSHIP_FIELDS:
+            return pool.get('crm.configuration.relationship')
         return super().multivalue_model(field)
+
+    @classmethod
+    def default_dormant_days(cls, **pattern):
+        return cls.multivalue_model('dormant_days').default_dormant_days()
+
+    @classmethod
+    def default_visit_reminder_days(cls, **pattern):
+        return cls.multivalue_model(
+            'visit_reminder_days').default_visit_reminder_days()
+
+    @classmethod
+    def default_new_customer_days(cls, **pattern):
+        return cls.multivalue_model(
+            'new_customer_days').default_new_customer_days()
 
     @classmethod
     def default_period_type(cls, **pattern):
@@ -156,3 +186,35 @@ class ConfigurationEvaluation(ModelSQL, CompanyValueMixin):
         if a is not None and b is not None and not (0 < a <= b <= 100):
             raise ConfigurationValidationError(gettext(
                     'crm_module.msg_configuration_abc', a=a, b=b))
+
+
+class ConfigurationRelationship(ModelSQL, CompanyValueMixin):
+    __name__ = 'crm.configuration.relationship'
+    __string__ = "CRM Configuration Relationship"
+
+    dormant_days = fields.Integer("Dormant after Days")
+    visit_reminder_days = fields.Integer("Visit Reminder Days")
+    new_customer_days = fields.Integer("New Customer Days")
+
+    @classmethod
+    def default_dormant_days(cls):
+        return 90
+
+    @classmethod
+    def default_visit_reminder_days(cls):
+        return 7
+
+    @classmethod
+    def default_new_customer_days(cls):
+        return 30
+
+    @classmethod
+    def validate_fields(cls, records, field_names):
+        super().validate_fields(records, field_names)
+        for record in records:
+            for name in RELATIONSHIP_FIELDS:
+                value = getattr(record, name)
+                if value is not None and value < 0:
+                    raise ConfigurationValidationError(gettext(
+                            'crm_module.msg_configuration_negative',
+                            field=record.__names__(name)['field']))

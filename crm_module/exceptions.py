@@ -36,3 +36,23 @@ class ConfigurationValidationError(ValidationError):
 
 class PartyDesignationError(ValidationError):
     pass
+
+
+class VisitValidationError(ValidationError):
+    pass
+
+
+class VisitPolicyError(ValidationError):
+    pass
+
+
+class PlanValidationError(ValidationError):
+    pass
+
+
+class CareDateError(ValidationError):
+    pass
+
+
+class ReminderError(AccessError):
+    pass

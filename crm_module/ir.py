@@ -10,3 +10,6 @@ class Cron(metaclass=PoolMeta):
         cls.method.selection.append((
                 'crm.evaluation|prepare_drafts',
                 "Prepare Yearly Customer Evaluations"))
+        cls.method.selection.append((
+                'crm.reminder|generate',
+                "Create Customer Relationship Reminders"))
