@@ -8,7 +8,7 @@ from trytond.model import Index, ModelSQL, ModelView, Unique, Workflow, fields
 from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.rpc import RPC
-from trytond.transaction import Transaction
+from trytond.transaction import Transaction, without_check_access
 
 from .care import next_occurrence
 from .common import in_workflow, requires_state, today, workflow
@@ -180,7 +180,8 @@ class Reminder(Workflow, ModelSQL, ModelView):
             if key not in existing and key not in seen:
                 seen.add(key)
                 new.append(values)
-        with workflow():
+        # the scheduled action's work, whoever starts it
+        with workflow(), without_check_access():
             return cls.create(new)
 
     @classmethod
