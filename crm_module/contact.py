@@ -2,7 +2,7 @@ import datetime as dt
 
 from sql import Literal, Null, Union
 from sql.aggregate import Max
-from sql.conditionals import Case, Coalesce
+from sql.conditionals import Coalesce
 from sql.functions import CurrentTimestamp
 
 from trytond.model import ModelSQL, ModelView, fields
@@ -35,9 +35,10 @@ class LastContact(ModelSQL, ModelView):
     account_manager = fields.Many2One(
         'company.employee', "Key Account Manager", readonly=True)
     last_contact = fields.Date("Last Contact", readonly=True)
-    dormant = fields.Boolean(
-        "Dormant", readonly=True,
-        help="No contact for the configured number of days.")
+    dormant = fields.Function(
+        fields.Boolean(
+            "Dormant", help="No contact for the configured number of days."),
+        'get_dormant', searcher='search_dormant')
     days = fields.Function(
         fields.Integer("Days without Contact"), 'get_days')
 
@@ -95,7 +96,6 @@ class LastContact(ModelSQL, ModelView):
             contacts.party.as_('party'), Max(contacts.date).as_('date'),
             where=contacts.company == company,
             group_by=[contacts.party])
-        cutoff = cls.dormant_cutoff()
         return (party
             .join(tier, 'LEFT', condition=(party.crm_tier == tier.id)
                 & (tier.company == company))
@@ -111,10 +111,28 @@ class LastContact(ModelSQL, ModelView):
                 tier.id.as_('tier'),
                 party.crm_account_manager.as_('account_manager'),
                 last.date.as_('last_contact'),
-                Case(((last.date == Null) | (last.date <= cutoff),
-                        Literal(True)), else_=Literal(False)).as_('dormant'),
                 where=(party.active == Literal(True))
                 & ((tier.id != Null) | (last.party != Null))))
+
+    @classmethod
+    def dormant_domain(cls, dormant=True):
+        "Return the domain on last_contact of the dormant customers"
+        cutoff = cls.dormant_cutoff()
+        if dormant:
+            return ['OR',
+                ('last_contact', '=', None),
+                ('last_contact', '<=', cutoff),
+                ]
+        return [('last_contact', '>', cutoff)]
+
+    def get_dormant(self, name):
+        return (not self.last_contact
+            or self.last_contact <= self.dormant_cutoff())
+
+    @classmethod
+    def search_dormant(cls, name, clause):
+        _, operator, value = clause
+        return cls.dormant_domain((operator == '=') == bool(value))
 
     def get_days(self, name):
         if not self.last_contact:

@@ -152,9 +152,9 @@ class Party(metaclass=PoolMeta):
         LastContact = Pool().get('crm.last_contact')
         _, operator, value = clause
         wanted = (operator == '=') == bool(value)
-        query = LastContact.table_query()
-        return [('id', 'in' if wanted else 'not in',
-                query.select(query.party, where=query.dormant == wanted))]
+        dormant = [c.party.id for c in LastContact.search(
+                LastContact.dormant_domain())]
+        return [('id', 'in' if wanted else 'not in', dormant)]
 
     def get_crm_big_customer(self, name):
         return bool(self.crm_high_standing or (

@@ -96,7 +96,8 @@ class Reminder(Workflow, ModelSQL, ModelView):
                     },
                 })
         cls.__rpc__.update({
-                'generate': RPC(readonly=False),
+                'generate': RPC(readonly=False,
+                    result=lambda reminders: [r.id for r in reminders]),
                 })
 
     @staticmethod
