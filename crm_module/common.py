@@ -1,7 +1,10 @@
 import contextlib
 import contextvars
+import datetime as dt
 import functools
 from decimal import ROUND_HALF_UP, Decimal
+
+from dateutil.relativedelta import relativedelta
 
 from sql.aggregate import Sum
 from sql.conditionals import NullIf
@@ -176,3 +179,33 @@ def invalidate_cache(Model, ids):
             cache_cls = cache[Model.__name__]
             for id_ in ids:
                 cache_cls.pop(id_, None)
+
+
+def today():
+    """Return today's date for the relationship rules.
+
+    The context key crm_today replays an earlier day (scenarios, the demo
+    loader); it can only move time back, so that no rule refusing dates in
+    the future can be bypassed by a client's context.
+    """
+    Date = Pool().get('ir.date')
+    real = Date.today()
+    frozen = Transaction().context.get('crm_today')
+    if isinstance(frozen, str):
+        frozen = dt.date.fromisoformat(frozen)
+    if isinstance(frozen, dt.datetime):
+        frozen = frozen.date()
+    if isinstance(frozen, dt.date) and frozen < real:
+        return frozen
+    return real
+
+
+def add_interval(date, number, unit):
+    """Return date moved by number months or days.
+
+    Months keep the day of the month where it exists and stop at the last
+    day of shorter months: January 31 plus one month is February 28 (or 29).
+    """
+    if unit == 'days':
+        return date + dt.timedelta(days=number)
+    return date + relativedelta(months=number)

@@ -23,7 +23,20 @@ class Company(metaclass=PoolMeta):
         companies = super().create(vlist)
         cls.create_crm_tiers(companies)
         cls.create_crm_complaint_time_limits(companies)
+        cls.create_crm_visit_policies(companies)
         return companies
+
+    @classmethod
+    def create_crm_visit_policies(cls, companies):
+        "Give the tiers of companies the shipped visit policy to edit"
+        pool = Pool()
+        Tier = pool.get('crm.tier')
+        Policy = pool.get('crm.visit.policy')
+        with without_check_access(), \
+                Transaction().set_context(active_test=False):
+            return Policy.create_defaults(Tier.search([
+                        ('company', 'in', [c.id for c in companies]),
+                        ]))
 
     @classmethod
     def create_crm_tiers(cls, companies):

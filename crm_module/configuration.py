@@ -24,6 +24,8 @@ COMPLAINT_FIELDS = {
     'complaint_sequence', 'complaint_receiving_department',
     'complaint_supervising_department', 'complaint_risk_hours',
     'complaint_repeat_days', 'complaint_escalation_email'}
+RELATIONSHIP_FIELDS = {
+    'dormant_days', 'visit_reminder_days', 'new_customer_days'}
 
 
 class Configuration(ModelSingleton, ModelSQL, ModelView, CompanyMultiValueMixin):
@@ -56,6 +58,18 @@ class Configuration(ModelSingleton, ModelSQL, ModelView, CompanyMultiValueMixin)
             "Class B Cumulative Share %", digits=(5, 2),
             help="Customers after class A up to this cumulative share are "
             "class B; the rest are class C."))
+    dormant_days = fields.MultiValue(fields.Integer(
+            "Dormant after Days",
+            help="Customers without a visit, complaint or sale for this "
+            "many days are flagged for re-contact."))
+    visit_reminder_days = fields.MultiValue(fields.Integer(
+            "Visit Reminder Days",
+            help="How many days before a visit is due its reminder is "
+            "created."))
+    new_customer_days = fields.MultiValue(fields.Integer(
+            "New Customer Days",
+            help="Customers created or with a first sale within this many "
+            "days get a follow-up reminder."))
 
     complaint_sequence = fields.MultiValue(fields.Many2One(
             'ir.sequence', "Complaint Sequence", required=True,
@@ -100,6 +114,8 @@ class Configuration(ModelSingleton, ModelSQL, ModelView, CompanyMultiValueMixin)
             return pool.get('crm.configuration.evaluation')
         if field in COMPLAINT_FIELDS:
             return pool.get('crm.configuration.complaint')
+        if field in RELATIONSHIP_FIELDS:
+            return pool.get('crm.configuration.relationship')
         return super().multivalue_model(field)
 
     @classmethod
@@ -121,6 +137,20 @@ class Configuration(ModelSingleton, ModelSQL, ModelView, CompanyMultiValueMixin)
     def default_complaint_escalation_email(cls, **pattern):
         return cls.multivalue_model(
             'complaint_escalation_email').default_complaint_escalation_email()
+
+    @classmethod
+    def default_dormant_days(cls, **pattern):
+        return cls.multivalue_model('dormant_days').default_dormant_days()
+
+    @classmethod
+    def default_visit_reminder_days(cls, **pattern):
+        return cls.multivalue_model(
+            'visit_reminder_days').default_visit_reminder_days()
+
+    @classmethod
+    def default_new_customer_days(cls, **pattern):
+        return cls.multivalue_model(
+            'new_customer_days').default_new_customer_days()
 
     @classmethod
     def default_period_type(cls, **pattern):
@@ -261,12 +291,32 @@ class ConfigurationComplaint(ModelSQL, CompanyValueMixin):
     @classmethod
     def default_complaint_escalation_email(cls):
         return False
+class ConfigurationRelationship(ModelSQL, CompanyValueMixin):
+    __name__ = 'crm.configuration.relationship'
+    __string__ = "CRM Configuration Relationship"
+
+    dormant_days = fields.Integer("Dormant after Days")
+    visit_reminder_days = fields.Integer("Visit Reminder Days")
+    new_customer_days = fields.Integer("New Customer Days")
+
+    @classmethod
+    def default_dormant_days(cls):
+        return 90
+
+    @classmethod
+    def default_visit_reminder_days(cls):
+        return 7
+
+    @classmethod
+    def default_new_customer_days(cls):
+        return 30
 
     @classmethod
     def validate_fields(cls, records, field_names):
         super().validate_fields(records, field_names)
         for record in records:
-            for name in ['complaint_risk_hours', 'complaint_repeat_days']:
+            for name in ['complaint_risk_hours', 'complaint_repeat_days',
+                    *sorted(RELATIONSHIP_FIELDS)]:
                 value = getattr(record, name)
                 if value is not None and value < 0:
                     raise ConfigurationValidationError(gettext(

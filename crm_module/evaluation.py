@@ -19,7 +19,7 @@ from trytond.transaction import Transaction
 from .common import (
     cents, cents_to_amount, exact_sum, from_exact_sum, in_workflow,
     invalidate_cache, month_add, numeric, prepare_cents, requires_state,
-    sql_percent)
+    sql_percent, today as crm_today)
 from .configuration import MEASURES, PERIOD_TYPES
 from .exceptions import (
     EvaluationOverrideError, EvaluationPeriodError, MissingRateError,
@@ -764,14 +764,14 @@ class Evaluation(Workflow, ModelSQL, ModelView):
         Party = pool.get('party.party')
         Line = pool.get('crm.evaluation.line')
         History = pool.get('crm.tier.history')
-        Date = pool.get('ir.date')
         transaction = Transaction()
         cursor = transaction.connection.cursor()
         party = Party.__table__()
         line = Line.__table__()
         history = History.__table__()
 
-        today = Date.today()
+        # the tier date is the day the visit policy starts to count from
+        today = crm_today()
         now = dt.datetime.now()
         user = transaction.user
         final = Coalesce(line.override_tier, line.proposed_tier)

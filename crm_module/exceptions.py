@@ -72,3 +72,23 @@ class ComplaintCancelError(UserError):
 
 class ComplaintReopenError(UserError):
     pass
+
+
+class VisitValidationError(ValidationError):
+    pass
+
+
+class VisitPolicyError(ValidationError):
+    pass
+
+
+class PlanValidationError(ValidationError):
+    pass
+
+
+class CareDateError(ValidationError):
+    pass
+
+
+class ReminderError(AccessError):
+    pass

@@ -13,3 +13,6 @@ class Cron(metaclass=PoolMeta):
         cls.method.selection.append((
                 'crm.complaint|escalate',
                 "Escalate Breached Complaint Time Limits"))
+        cls.method.selection.append((
+                'crm.reminder|generate',
+                "Create Customer Relationship Reminders"))

@@ -52,6 +52,33 @@ class Party(metaclass=PoolMeta):
     crm_resident_representative = fields.Many2One(
         'company.employee', "Resident Representative",
         help="Stationed at strategic customers with large annual sales.")
+    crm_technical_lead = fields.Many2One(
+        'company.employee', "Technical Lead",
+        help="The employee answering for technical exchanges.")
+    crm_quality_engineer = fields.Many2One(
+        'company.employee', "Quality Engineer",
+        help="The employee answering for quality exchanges.")
+    crm_after_sales = fields.Many2One(
+        'company.employee', "After-Sales Contact",
+        help="The employee answering for after-sales service.")
+    crm_visits = fields.One2Many('crm.visit', 'party', "Visits")
+    crm_visit_compliance = fields.One2Many(
+        'crm.visit.compliance', 'party', "Visit Compliance", readonly=True)
+    crm_care_dates = fields.One2Many(
+        'crm.care_date', 'party', "Care Dates")
+    crm_plans = fields.One2Many(
+        'crm.account.plan', 'party', "Account Plans", readonly=True)
+    crm_last_contact = fields.Function(
+        fields.Date(
+            "Last Contact",
+            help="The last visit or sale of the current company."),
+        'get_crm_last_contact')
+    crm_dormant = fields.Function(
+        fields.Boolean(
+            "Dormant",
+            help="No contact for the configured number of days: to be "
+            "contacted again."),
+        'get_crm_last_contact', searcher='search_crm_dormant')
     crm_high_standing = fields.Boolean(
         "High Industry Standing",
         help="Makes the customer a big customer whatever its figures.")
@@ -127,6 +154,33 @@ class Party(metaclass=PoolMeta):
             counts.update(cursor)
         return counts
 
+    @classmethod
+    def get_crm_last_contact(cls, parties, names):
+        LastContact = Pool().get('crm.last_contact')
+        contacts = {c.id: c for c in LastContact.browse(
+                [c.id for c in LastContact.search([
+                            ('party', 'in', [p.id for p in parties]),
+                            ])])}
+        result = {n: {} for n in names}
+        for party in parties:
+            contact = contacts.get(party.id)
+            if 'crm_last_contact' in names:
+                result['crm_last_contact'][party.id] = (
+                    contact.last_contact if contact else None)
+            if 'crm_dormant' in names:
+                result['crm_dormant'][party.id] = bool(
+                    contact and contact.dormant)
+        return result
+
+    @classmethod
+    def search_crm_dormant(cls, name, clause):
+        LastContact = Pool().get('crm.last_contact')
+        _, operator, value = clause
+        wanted = (operator == '=') == bool(value)
+        dormant = [c.party.id for c in LastContact.search(
+                LastContact.dormant_domain())]
+        return [('id', 'in' if wanted else 'not in', dormant)]
+
     def get_crm_big_customer(self, name):
         return bool(self.crm_high_standing or (
                 self.crm_evaluation_line
@@ -148,7 +202,8 @@ class Party(metaclass=PoolMeta):
         default = default.copy() if default is not None else {}
         for name in ['crm_tier', 'crm_tier_since', 'crm_evaluation_line',
                 'crm_tier_history', 'crm_strategic', 'crm_strategic_reason',
-                'crm_complaints']:
+                'crm_complaints', 'crm_visits', 'crm_care_dates',
+                'crm_plans']:
             default.setdefault(name, None)
         return super().copy(parties, default=default)
 

@@ -1,0 +1,291 @@
+import datetime as dt
+
+from sql import Null
+from sql.aggregate import Min
+
+from trytond.i18n import gettext
+from trytond.model import Index, ModelSQL, ModelView, Unique, Workflow, fields
+from trytond.pool import Pool
+from trytond.pyson import Eval
+from trytond.rpc import RPC
+from trytond.transaction import Transaction, without_check_access
+
+from .care import next_occurrence
+from .common import in_workflow, requires_state, today, workflow
+from .exceptions import ReminderError
+from .visit import LEVELS
+
+KINDS = [
+    ('visit', "Visit Due"),
+    ('care_date', "Care Date"),
+    ('new_customer', "New Customer"),
+    ]
+STATES = [
+    ('open', "Open"),
+    ('done', "Done"),
+    ]
+
+
+class Reminder(Workflow, ModelSQL, ModelView):
+    "A reminder of something to do for a customer, created ahead of time"
+    __name__ = 'crm.reminder'
+    __string__ = "CRM Reminder"
+
+    company = fields.Many2One(
+        'company.company', "Company", required=True, readonly=True)
+    party = fields.Many2One(
+        'party.party', "Customer", required=True, readonly=True,
+        ondelete='CASCADE',
+        context={
+            'company': Eval('company', -1),
+            },
+        depends={'company'})
+    kind = fields.Selection(KINDS, "Kind", required=True, readonly=True)
+    kind_string = kind.translated('kind')
+    level = fields.Selection(
+        [(None, ""), *LEVELS], "Visit Level", readonly=True)
+    care_date = fields.Many2One(
+        'crm.care_date', "Care Date", readonly=True, ondelete='CASCADE')
+    due_date = fields.Date(
+        "Due Date", required=True, readonly=True,
+        help="When the visit is due or the care date falls.")
+    remind_date = fields.Date("Remind From", required=True, readonly=True)
+    employee = fields.Many2One(
+        'company.employee', "Responsible",
+        domain=[('company', '=', Eval('company', -1))],
+        states={
+            'readonly': Eval('state') != 'open',
+            })
+    description = fields.Char("Description", readonly=True)
+    key = fields.Char(
+        "Key", required=True, readonly=True,
+        help="What the reminder is for; one reminder per key and company.")
+    state = fields.Selection(STATES, "State", readonly=True, sort=False)
+    state_string = state.translated('state')
+    done_by = fields.Many2One('res.user', "Done By", readonly=True)
+    done_at = fields.Timestamp("Done At", readonly=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('key_uniq', Unique(t, t.company, t.key),
+                'crm_module.msg_reminder_key_unique'),
+            ]
+        cls._sql_indexes.update({
+                Index(t, (t.party, Index.Equality())),
+                Index(t, (t.state, Index.Equality(cardinality='low')),
+                    where=t.state == 'open'),
+                })
+        cls._order = [('due_date', 'ASC'), ('id', 'ASC')]
+        cls._transitions |= {
+            ('open', 'done'),
+            ('done', 'open'),
+            }
+        cls._buttons.update({
+                'done': {
+                    'invisible': Eval('state') != 'open',
+                    'icon': 'tryton-ok',
+                    'depends': ['state'],
+                    },
+                'reopen': {
+                    'invisible': Eval('state') != 'done',
+                    'icon': 'tryton-undo',
+                    'depends': ['state'],
+                    },
+                })
+        cls.__rpc__.update({
+                'generate': RPC(readonly=False,
+                    result=lambda reminders: [r.id for r in reminders]),
+                })
+
+    @staticmethod
+    def default_state():
+        return 'open'
+
+    def get_rec_name(self, name):
+        return '%s %s %s' % (
+            self.party.rec_name, self.kind_string, self.due_date.isoformat())
+
+    @classmethod
+    def create(cls, vlist):
+        if not in_workflow():
+            raise ReminderError(gettext('crm_module.msg_reminder_create'))
+        return super().create(vlist)
+
+    @classmethod
+    def write(cls, *args):
+        if not in_workflow():
+            actions = iter(args)
+            for reminders, values in zip(actions, actions, strict=False):
+                if set(values) - {'employee'}:
+                    raise ReminderError(gettext(
+                            'crm_module.msg_reminder_modify',
+                            fields=', '.join(sorted(
+                                    set(values) - {'employee'}))))
+                for reminder in reminders:
+                    if reminder.state != 'open':
+                        raise ReminderError(gettext(
+                                'crm_module.msg_reminder_done',
+                                reminder=reminder.rec_name))
+        super().write(*args)
+
+    @classmethod
+    @ModelView.button
+    @requires_state('open')
+    @Workflow.transition('done')
+    def done(cls, reminders):
+        cls.write(reminders, {
+                'done_by': Transaction().user,
+                'done_at': dt.datetime.now(),
+                })
+
+    @classmethod
+    @ModelView.button
+    @requires_state('done')
+    @Workflow.transition('open')
+    def reopen(cls, reminders):
+        cls.write(reminders, {'done_by': None, 'done_at': None})
+
+    @classmethod
+    def generate(cls):
+        """Create the reminders due by today for every company: visits due
+        within the configured days, care dates within their days ahead and
+        new customers; a reminder already made is not made again"""
+        pool = Pool()
+        Company = pool.get('company.company')
+        Configuration = pool.get('crm.configuration')
+        date = today()
+        vlist = []
+        for company in Company.search([]):
+            with Transaction().set_context(company=company.id):
+                config = Configuration(1)
+                vlist.extend(cls._visit_reminders(company, date,
+                        config.get_multivalue('visit_reminder_days',
+                            company=company.id) or 0))
+                vlist.extend(cls._care_date_reminders(company, date))
+                vlist.extend(cls._new_customer_reminders(company, date,
+                        config.get_multivalue('new_customer_days',
+                            company=company.id) or 0))
+        existing = set()
+        for company_id in {v['company'] for v in vlist}:
+            keys = [v['key'] for v in vlist if v['company'] == company_id]
+            existing.update((company_id, r.key) for r in cls.search([
+                        ('company', '=', company_id),
+                        ('key', 'in', keys),
+                        ]))
+        new, seen = [], set()
+        for values in vlist:
+            key = (values['company'], values['key'])
+            if key not in existing and key not in seen:
+                seen.add(key)
+                new.append(values)
+        # the scheduled action's work, whoever starts it
+        with workflow(), without_check_access():
+            return cls.create(new)
+
+    @classmethod
+    def _visit_reminders(cls, company, date, days):
+        Compliance = Pool().get('crm.visit.compliance')
+        result = []
+        for row in Compliance.search([('company', '=', company.id)]):
+            due = row.next_due or date
+            remind = due - dt.timedelta(days=days)
+            if remind > date:
+                continue
+            result.append({
+                    'company': company.id,
+                    'party': row.party.id,
+                    'kind': 'visit',
+                    'level': row.level,
+                    'due_date': due,
+                    'remind_date': remind,
+                    'employee': row.responsible.id
+                    if row.responsible else None,
+                    'description': gettext(
+                        'crm_module.msg_reminder_visit',
+                        level=row.level_string),
+                    'key': 'visit:%s:%s:%s' % (
+                        row.party.id, row.level, due.isoformat()),
+                    })
+        return result
+
+    @classmethod
+    def _care_date_reminders(cls, company, date):
+        CareDate = Pool().get('crm.care_date')
+        result = []
+        for care_date in CareDate.search([('company', '=', company.id)]):
+            occurrence = next_occurrence(
+                care_date.date, care_date.recurring, date)
+            if occurrence is None:
+                continue
+            remind = occurrence - dt.timedelta(days=care_date.remind_days)
+            if remind > date:
+                continue
+            manager = care_date.party.crm_account_manager
+            result.append({
+                    'company': company.id,
+                    'party': care_date.party.id,
+                    'kind': 'care_date',
+                    'care_date': care_date.id,
+                    'due_date': occurrence,
+                    'remind_date': remind,
+                    'employee': manager.id if manager else None,
+                    'description': '%s (%s)' % (
+                        care_date.name, care_date.kind_string),
+                    'key': 'care:%s:%s' % (
+                        care_date.id, occurrence.isoformat()),
+                    })
+        return result
+
+    @classmethod
+    def _new_customer_reminders(cls, company, date, days):
+        """Customers created without a tier, or with a first sale, in the
+        last days get one follow-up reminder"""
+        pool = Pool()
+        Party = pool.get('party.party')
+        Summary = pool.get('crm.sales.summary')
+        Employee = pool.get('company.employee')
+        Company = pool.get('company.company')
+        cursor = Transaction().connection.cursor()
+        party = Party.__table__()
+        summary = Summary.__table__()
+        employee = Employee.__table__()
+        company_table = Company.__table__()
+        since = date - dt.timedelta(days=days)
+
+        first_sale = summary.select(summary.party,
+            where=(summary.company == company.id) & (summary.party != Null),
+            group_by=[summary.party],
+            having=(Min(summary.month) >= since.replace(day=1))
+            & (Min(summary.month) <= date))
+        created = party.select(party.id,
+            where=(party.crm_tier == Null)
+            & (party.create_date >= dt.datetime.combine(
+                    since, dt.time()))
+            & (party.create_date < dt.datetime.combine(
+                    date + dt.timedelta(days=1), dt.time()))
+            & ~party.id.in_(employee.select(employee.party))
+            & ~party.id.in_(company_table.select(company_table.party)))
+        cursor.execute(*first_sale)
+        ids = {p for p, in cursor}
+        cursor.execute(*created)
+        ids.update(p for p, in cursor)
+        result = []
+        for customer in Party.browse(sorted(ids)):
+            if not customer.active:
+                continue
+            manager = customer.crm_account_manager
+            result.append({
+                    'company': company.id,
+                    'party': customer.id,
+                    'kind': 'new_customer',
+                    'due_date': date,
+                    'remind_date': date,
+                    'employee': manager.id if manager else None,
+                    'description': gettext(
+                        'crm_module.msg_reminder_new_customer'),
+                    'key': 'new:%s' % customer.id,
+                    })
+        return result
