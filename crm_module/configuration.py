@@ -291,6 +291,19 @@ class ConfigurationComplaint(ModelSQL, CompanyValueMixin):
     @classmethod
     def default_complaint_escalation_email(cls):
         return False
+
+    @classmethod
+    def validate_fields(cls, records, field_names):
+        super().validate_fields(records, field_names)
+        for record in records:
+            for name in ['complaint_risk_hours', 'complaint_repeat_days']:
+                value = getattr(record, name)
+                if value is not None and value < 0:
+                    raise ConfigurationValidationError(gettext(
+                            'crm_module.msg_configuration_negative',
+                            field=record.__names__(name)['field']))
+
+
 class ConfigurationRelationship(ModelSQL, CompanyValueMixin):
     __name__ = 'crm.configuration.relationship'
     __string__ = "CRM Configuration Relationship"
@@ -315,8 +328,7 @@ class ConfigurationRelationship(ModelSQL, CompanyValueMixin):
     def validate_fields(cls, records, field_names):
         super().validate_fields(records, field_names)
         for record in records:
-            for name in ['complaint_risk_hours', 'complaint_repeat_days',
-                    *sorted(RELATIONSHIP_FIELDS)]:
+            for name in sorted(RELATIONSHIP_FIELDS):
                 value = getattr(record, name)
                 if value is not None and value < 0:
                     raise ConfigurationValidationError(gettext(
