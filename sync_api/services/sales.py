@@ -12,6 +12,7 @@ Bulk work goes through SQLAlchemy Core (executemany), not ORM objects.
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, bindparam, select
@@ -19,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from sync_api.models import SalesLine, SalesLineRevision, SalesSource, SyncPending
 from sync_api.services.clock import utcnow
-from sync_api.services.sql import dialect_insert
+from sync_api.services.sql import dialect_insert, execute_many
 
 # What makes two pushes of a line the same: every field the sender sends.
 CONTENT_FIELDS = (
@@ -169,7 +170,7 @@ def _store(
     keys: set[tuple[str, str, str, str]] = set()
     if new:
         rows = [_line_row(source, line, now) for line in new]
-        connection.execute(lines_table.insert(), rows)
+        execute_many(connection, INSERT_LINE, rows)
         keys.update(_key(row) for row in rows)
     if changed:
         revision_rows, update_rows = [], []
@@ -184,13 +185,8 @@ def _store(
             keys.add(_key(row))
         for revision_row in revision_rows:
             revision_row.pop("id")
-        connection.execute(revisions_table.insert(), revision_rows)
-        connection.execute(
-            lines_table.update()
-            .where(lines_table.c.id == bindparam("line_id"))
-            .values({name: bindparam(name) for name in _line_columns()}),
-            update_rows,
-        )
+        execute_many(connection, INSERT_REVISION, revision_rows)
+        execute_many(connection, UPDATE_LINE, update_rows)
     _mark_pending(connection, keys, now)
     result.inserted = len(new)
     result.updated = len(changed)
@@ -200,6 +196,16 @@ def _store(
 
 def _line_columns() -> list[str]:
     return [*CONTENT_FIELDS, "month", "received_at"]
+
+
+# Module-level constructs: execute_many compiles each once per backend.
+INSERT_LINE = lines_table.insert()
+INSERT_REVISION = revisions_table.insert()
+UPDATE_LINE = (
+    lines_table.update()
+    .where(lines_table.c.id == bindparam("line_id"))
+    .values({name: bindparam(name) for name in _line_columns()})
+)
 
 
 def _line_row(source: str, line: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -262,28 +268,34 @@ def _mark_pending(
         }
         for source, customer, month, currency in sorted(keys)
     ]
-    if not rows:
-        return
-    insert = dialect_insert(connection)(pending_table)
-    connection.execute(
-        insert.on_conflict_do_update(
-            index_elements=[
-                pending_table.c.source,
-                pending_table.c.customer,
-                pending_table.c.month,
-                pending_table.c.currency,
-            ],
-            set_={
-                # A worker holding the key deletes it only at the version it
-                # read: the bump keeps this change pending.
-                "version": pending_table.c.version + 1,
-                "marked_at": insert.excluded.marked_at,
-                # New lines deserve a new try of a total the ERP refused.
-                "retry_after": None,
-            },
-        ),
-        rows,
+    if rows:
+        execute_many(connection, _mark_pending_statement(connection), rows)
+
+
+@cache
+def _mark_pending_statement_for(insert: Any) -> Any:
+    insert = insert(pending_table)
+    return insert.on_conflict_do_update(
+        index_elements=[
+            pending_table.c.source,
+            pending_table.c.customer,
+            pending_table.c.month,
+            pending_table.c.currency,
+        ],
+        set_={
+            # A worker holding the key deletes it only at the version it
+            # read: the bump keeps this change pending.
+            "version": pending_table.c.version + 1,
+            "marked_at": insert.excluded.marked_at,
+            # New lines deserve a new try of a total the ERP refused.
+            "retry_after": None,
+        },
     )
+
+
+def _mark_pending_statement(connection: Connection) -> Any:
+    # One construct per backend: execute_many caches its compiled form.
+    return _mark_pending_statement_for(dialect_insert(connection))
 
 
 @dataclass
