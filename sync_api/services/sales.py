@@ -244,12 +244,18 @@ def _stored_lines(
     for start in range(0, len(external_ids), LOOKUP_CHUNK):
         chunk = external_ids[start : start + LOOKUP_CHUNK]
         for row in connection.execute(
-            select(lines_table).where(
-                lines_table.c.source == source, lines_table.c.external_id.in_(chunk)
-            )
+            SELECT_STORED, {"source": source, "external_ids": chunk}
         ):
             stored[row.external_id] = row
     return stored
+
+
+# An expanding parameter: the list is bound, not 1000 literals coerced into
+# the statement at every push.
+SELECT_STORED = select(lines_table).where(
+    lines_table.c.source == bindparam("source"),
+    lines_table.c.external_id.in_(bindparam("external_ids", expanding=True)),
+)
 
 
 def _mark_pending(
