@@ -44,7 +44,7 @@ from sync_api.models import (
 )
 from sync_api.services.clock import utcnow
 from sync_api.services.money import format_scaled
-from sync_api.services.sql import dialect_insert
+from sync_api.services.sql import dialect_insert, execute_many
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,27 @@ state = SyncState.__table__
 unmatched = UnmatchedCustomer.__table__
 STATE_ID = 1
 ERROR_LENGTH = 1000
+
+
+# Module-level statements: execute_many compiles each once per backend.
+DELETE_CONFIRMED = delete(pending).where(
+    pending.c.id == bindparam("key_id"),
+    pending.c.version == bindparam("key_version"),
+)
+POSTPONE_REJECTED = (
+    update(pending)
+    .where(
+        pending.c.id == bindparam("key_id"),
+        pending.c.version == bindparam("key_version"),
+    )
+    .values(
+        claim_token=None,
+        claimed_until=None,
+        retry_after=bindparam("retry_after"),
+        attempts=pending.c.attempts + 1,
+        last_error=bindparam("message"),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -275,34 +296,23 @@ class SyncWorker:
         now = self.clock()
         with self.engine.begin() as connection:
             if accepted:
-                connection.execute(
-                    delete(pending).where(
-                        pending.c.id == bindparam("key_id"),
-                        pending.c.version == bindparam("key_version"),
-                    ),
+                execute_many(
+                    connection,
+                    DELETE_CONFIRMED,
                     [{"key_id": t.key_id, "key_version": t.version} for t in accepted],
                 )
             if rejected:
                 retry_after = now + timedelta(
                     seconds=self.settings.rejected_retry_seconds
                 )
-                connection.execute(
-                    update(pending)
-                    .where(
-                        pending.c.id == bindparam("key_id"),
-                        pending.c.version == bindparam("key_version"),
-                    )
-                    .values(
-                        claim_token=None,
-                        claimed_until=None,
-                        retry_after=retry_after,
-                        attempts=pending.c.attempts + 1,
-                        last_error=bindparam("message"),
-                    ),
+                execute_many(
+                    connection,
+                    POSTPONE_REJECTED,
                     [
                         {
                             "key_id": t.key_id,
                             "key_version": t.version,
+                            "retry_after": retry_after,
                             "message": message[:ERROR_LENGTH],
                         }
                         for t, message in rejected
