@@ -18,8 +18,8 @@ def dialect_insert(connection: Connection) -> Any:
     raise NotImplementedError(f"No upsert for the {name} backend.")
 
 
-# (statement, dialect name, column names) -> _Prepared
-_prepared: dict[tuple[Any, str, tuple[str, ...]], "_Prepared"] = {}
+# (statement, dialect name, driver, paramstyle, row keys) -> _Prepared
+_prepared: dict[tuple[Any, str, str, str, tuple[str, ...]], "_Prepared"] = {}
 
 
 class _Prepared:
@@ -74,7 +74,7 @@ def execute_many(
         return
     dialect = connection.dialect
     keys = tuple(rows[0])
-    cache_key = (statement, dialect.name, keys)
+    cache_key = (statement, dialect.name, dialect.driver, dialect.paramstyle, keys)
     prepared = _prepared.get(cache_key)
     if prepared is None:
         prepared = _prepared[cache_key] = _Prepared(statement, dialect, keys)
