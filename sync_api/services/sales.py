@@ -119,10 +119,14 @@ def store_batch(
     :class:`ConflictError`, leaving the database untouched.
     """
     batch = unique_lines(lines)
+    # The rows are built before the transaction: on SQLite the write lock
+    # is held from the first statement to the commit, and concurrent pushes
+    # wait for it; only their received_at is set inside.
+    rows = {index: _line_row(source, line, None) for index, line in batch}
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with connect.begin() as connection:
-                return _store(connection, source, batch, len(lines))
+                return _store(connection, source, batch, rows, len(lines))
         except (IntegrityError, OperationalError):
             # A concurrent push of another source inserted a line first is
             # impossible (the source row serialises a source's pushes); what
@@ -136,6 +140,7 @@ def _store(
     connection: Connection,
     source: str,
     batch: list[tuple[int, dict[str, Any]]],
+    line_rows: dict[int, dict[str, Any]],
     received: int,
 ) -> PushResult:
     now = utcnow()
@@ -150,11 +155,11 @@ def _store(
     for index, line in batch:
         old = stored.get(line["external_id"])
         if old is None:
-            new.append(line)
+            new.append(index)
         elif content(line) == content(old):
             result.unchanged += 1
         elif line["revision"] > old.revision:
-            changed.append((line, old))
+            changed.append((index, old))
         else:
             conflicts.append(
                 {
@@ -169,15 +174,17 @@ def _store(
 
     keys: set[tuple[str, str, str, str]] = set()
     if new:
-        rows = [_line_row(source, line, now) for line in new]
+        rows = [line_rows[index] for index in new]
+        for row in rows:
+            row["received_at"] = now
         execute_many(connection, INSERT_LINE, rows)
         keys.update(_key(row) for row in rows)
     if changed:
         revision_rows, update_rows = [], []
-        for line, old in changed:
+        for index, old in changed:
             revision_rows.append(dict(old._mapping, replaced_at=now))
-            row = _line_row(source, line, now)
-            row["line_id"] = old.id
+            # A copy: a retried attempt may find this line new.
+            row = dict(line_rows[index], received_at=now, line_id=old.id)
             update_rows.append(row)
             # A correction may move the line to another customer or month:
             # both totals change.
@@ -208,7 +215,9 @@ UPDATE_LINE = (
 )
 
 
-def _line_row(source: str, line: dict[str, Any], now: datetime) -> dict[str, Any]:
+def _line_row(
+    source: str, line: dict[str, Any], now: datetime | None
+) -> dict[str, Any]:
     row = {name: line[name] for name in CONTENT_FIELDS}
     row.update(
         source=source,
