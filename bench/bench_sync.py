@@ -273,7 +273,7 @@ def main(argv=None):
             worker = SyncWorker(
                 engine,
                 ErpClient(erp.url, "erp", erp.key, 120),
-                SyncSettings(batch_size=1000),
+                SyncSettings.from_config(app.config),
             )
             log(f"syncing {keys} summary rows into the ERP")
             start = time.perf_counter()

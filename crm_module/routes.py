@@ -45,11 +45,13 @@ def sales_summaries(request, pool):
                         'message': "a JSON object with 'rows' is expected"}]},
             HTTPStatus.UNPROCESSABLE_ENTITY)
     with Transaction().set_context(_company_context(pool)):
-        _, errors = Summary.parse_rows(data['rows'])
+        # Rows are parsed once: errors answer 422, parsed rows are stored.
+        rows, errors = Summary.parse_rows(data['rows'])
         if errors:
             return _json(
                 {'errors': errors}, HTTPStatus.UNPROCESSABLE_ENTITY)
-        return _json(Summary.upsert(data['rows']))
+        Summary._check_upsert()
+        return _json(Summary._upsert_parsed(rows))
 
 
 @app.route('/<database_name>/crm/sales/unmatched', methods=['GET'])

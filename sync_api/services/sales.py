@@ -12,6 +12,7 @@ Bulk work goes through SQLAlchemy Core (executemany), not ORM objects.
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, bindparam, select
@@ -19,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from sync_api.models import SalesLine, SalesLineRevision, SalesSource, SyncPending
 from sync_api.services.clock import utcnow
-from sync_api.services.sql import dialect_insert
+from sync_api.services.sql import dialect_insert, execute_many
 
 # What makes two pushes of a line the same: every field the sender sends.
 CONTENT_FIELDS = (
@@ -118,10 +119,14 @@ def store_batch(
     :class:`ConflictError`, leaving the database untouched.
     """
     batch = unique_lines(lines)
+    # The rows are built before the transaction: on SQLite the write lock
+    # is held from the first statement to the commit, and concurrent pushes
+    # wait for it; only their received_at is set inside.
+    rows = {index: _line_row(source, line, None) for index, line in batch}
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with connect.begin() as connection:
-                return _store(connection, source, batch, len(lines))
+                return _store(connection, source, batch, rows, len(lines))
         except (IntegrityError, OperationalError):
             # A concurrent push of another source inserted a line first is
             # impossible (the source row serialises a source's pushes); what
@@ -135,6 +140,7 @@ def _store(
     connection: Connection,
     source: str,
     batch: list[tuple[int, dict[str, Any]]],
+    line_rows: dict[int, dict[str, Any]],
     received: int,
 ) -> PushResult:
     now = utcnow()
@@ -149,11 +155,11 @@ def _store(
     for index, line in batch:
         old = stored.get(line["external_id"])
         if old is None:
-            new.append(line)
+            new.append(index)
         elif content(line) == content(old):
             result.unchanged += 1
         elif line["revision"] > old.revision:
-            changed.append((line, old))
+            changed.append((index, old))
         else:
             conflicts.append(
                 {
@@ -168,15 +174,17 @@ def _store(
 
     keys: set[tuple[str, str, str, str]] = set()
     if new:
-        rows = [_line_row(source, line, now) for line in new]
-        connection.execute(lines_table.insert(), rows)
+        rows = [line_rows[index] for index in new]
+        for row in rows:
+            row["received_at"] = now
+        execute_many(connection, INSERT_LINE, rows)
         keys.update(_key(row) for row in rows)
     if changed:
         revision_rows, update_rows = [], []
-        for line, old in changed:
+        for index, old in changed:
             revision_rows.append(dict(old._mapping, replaced_at=now))
-            row = _line_row(source, line, now)
-            row["line_id"] = old.id
+            # A copy: a retried attempt may find this line new.
+            row = dict(line_rows[index], received_at=now, line_id=old.id)
             update_rows.append(row)
             # A correction may move the line to another customer or month:
             # both totals change.
@@ -184,13 +192,8 @@ def _store(
             keys.add(_key(row))
         for revision_row in revision_rows:
             revision_row.pop("id")
-        connection.execute(revisions_table.insert(), revision_rows)
-        connection.execute(
-            lines_table.update()
-            .where(lines_table.c.id == bindparam("line_id"))
-            .values({name: bindparam(name) for name in _line_columns()}),
-            update_rows,
-        )
+        execute_many(connection, INSERT_REVISION, revision_rows)
+        execute_many(connection, UPDATE_LINE, update_rows)
     _mark_pending(connection, keys, now)
     result.inserted = len(new)
     result.updated = len(changed)
@@ -202,7 +205,19 @@ def _line_columns() -> list[str]:
     return [*CONTENT_FIELDS, "month", "received_at"]
 
 
-def _line_row(source: str, line: dict[str, Any], now: datetime) -> dict[str, Any]:
+# Module-level constructs: execute_many compiles each once per backend.
+INSERT_LINE = lines_table.insert()
+INSERT_REVISION = revisions_table.insert()
+UPDATE_LINE = (
+    lines_table.update()
+    .where(lines_table.c.id == bindparam("line_id"))
+    .values({name: bindparam(name) for name in _line_columns()})
+)
+
+
+def _line_row(
+    source: str, line: dict[str, Any], now: datetime | None
+) -> dict[str, Any]:
     row = {name: line[name] for name in CONTENT_FIELDS}
     row.update(
         source=source,
@@ -238,12 +253,18 @@ def _stored_lines(
     for start in range(0, len(external_ids), LOOKUP_CHUNK):
         chunk = external_ids[start : start + LOOKUP_CHUNK]
         for row in connection.execute(
-            select(lines_table).where(
-                lines_table.c.source == source, lines_table.c.external_id.in_(chunk)
-            )
+            SELECT_STORED, {"source": source, "external_ids": chunk}
         ):
             stored[row.external_id] = row
     return stored
+
+
+# An expanding parameter: the list is bound, not 1000 literals coerced into
+# the statement at every push.
+SELECT_STORED = select(lines_table).where(
+    lines_table.c.source == bindparam("source"),
+    lines_table.c.external_id.in_(bindparam("external_ids", expanding=True)),
+)
 
 
 def _mark_pending(
@@ -262,28 +283,34 @@ def _mark_pending(
         }
         for source, customer, month, currency in sorted(keys)
     ]
-    if not rows:
-        return
-    insert = dialect_insert(connection)(pending_table)
-    connection.execute(
-        insert.on_conflict_do_update(
-            index_elements=[
-                pending_table.c.source,
-                pending_table.c.customer,
-                pending_table.c.month,
-                pending_table.c.currency,
-            ],
-            set_={
-                # A worker holding the key deletes it only at the version it
-                # read: the bump keeps this change pending.
-                "version": pending_table.c.version + 1,
-                "marked_at": insert.excluded.marked_at,
-                # New lines deserve a new try of a total the ERP refused.
-                "retry_after": None,
-            },
-        ),
-        rows,
+    if rows:
+        execute_many(connection, _mark_pending_statement(connection), rows)
+
+
+@cache
+def _mark_pending_statement_for(insert: Any) -> Any:
+    insert = insert(pending_table)
+    return insert.on_conflict_do_update(
+        index_elements=[
+            pending_table.c.source,
+            pending_table.c.customer,
+            pending_table.c.month,
+            pending_table.c.currency,
+        ],
+        set_={
+            # A worker holding the key deletes it only at the version it
+            # read: the bump keeps this change pending.
+            "version": pending_table.c.version + 1,
+            "marked_at": insert.excluded.marked_at,
+            # New lines deserve a new try of a total the ERP refused.
+            "retry_after": None,
+        },
     )
+
+
+def _mark_pending_statement(connection: Connection) -> Any:
+    # One construct per backend: execute_many caches its compiled form.
+    return _mark_pending_statement_for(dialect_insert(connection))
 
 
 @dataclass

@@ -26,6 +26,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,7 +45,7 @@ from sync_api.models import (
 )
 from sync_api.services.clock import utcnow
 from sync_api.services.money import format_scaled
-from sync_api.services.sql import dialect_insert
+from sync_api.services.sql import dialect_insert, execute_many
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +57,30 @@ STATE_ID = 1
 ERROR_LENGTH = 1000
 
 
+# Module-level statements: execute_many compiles each once per backend.
+DELETE_CONFIRMED = delete(pending).where(
+    pending.c.id == bindparam("key_id"),
+    pending.c.version == bindparam("key_version"),
+)
+POSTPONE_REJECTED = (
+    update(pending)
+    .where(
+        pending.c.id == bindparam("key_id"),
+        pending.c.version == bindparam("key_version"),
+    )
+    .values(
+        claim_token=None,
+        claimed_until=None,
+        retry_after=bindparam("retry_after"),
+        attempts=pending.c.attempts + 1,
+        last_error=bindparam("message"),
+    )
+)
+
+
 @dataclass(frozen=True)
 class SyncSettings:
-    batch_size: int = 1000
+    batch_size: int = 2500
     lease_seconds: float = 120.0
     poll_seconds: float = 0.5
     backoff_seconds: float = 0.5
@@ -94,6 +116,13 @@ class _Total:
     row: dict[str, Any]
 
 
+@dataclass
+class _Batch:
+    token: str
+    claimed_at: datetime
+    totals: list[_Total]
+
+
 class SyncWorker:
     def __init__(
         self,
@@ -111,10 +140,24 @@ class SyncWorker:
 
     def run_once(self, refresh_unmatched: bool = True) -> SyncReport:
         """Send every key that can be claimed now; raise :class:`ErpError`
-        (after recording it) when the ERP cannot be reached."""
+        (after recording it) when the ERP cannot be reached.
+
+        Batches overlap: while the ERP stores one batch (a thread waits for
+        its answer), this thread claims and sums the next one. The database
+        is only used from this thread, and one batch at most is in flight.
+        """
         report = SyncReport()
-        while self.sync_batch(report):
-            pass
+        with ThreadPoolExecutor(1, thread_name_prefix="sync-send") as sender:
+            batch = self._prepare()
+            while batch is not None:
+                sending = sender.submit(self._send, batch.totals)
+                try:
+                    following = self._prepare()
+                except BaseException:
+                    self._complete(batch, sending.result, report)
+                    raise
+                self._complete(batch, sending.result, report, following)
+                batch = following
         if report.rows_sent and refresh_unmatched:
             self.refresh_unmatched()
         return report
@@ -122,18 +165,38 @@ class SyncWorker:
     def sync_batch(self, report: SyncReport) -> bool:
         """Claim, recompute and send one batch; False when nothing was
         left to claim."""
+        batch = self._prepare()
+        if batch is None:
+            return False
+        self._complete(batch, lambda: self._send(batch.totals), report)
+        return True
+
+    def _prepare(self) -> "_Batch | None":
         claimed_at = self.clock()
         token = self._claim(claimed_at)
         if token is None:
-            return False
-        totals = self._totals(token)
+            return None
+        return _Batch(token, claimed_at, self._totals(token))
+
+    def _complete(
+        self,
+        batch: "_Batch",
+        result: Callable[[], tuple[list[_Total], list[tuple[_Total, str]]]],
+        report: SyncReport,
+        following: "_Batch | None" = None,
+    ) -> None:
+        """Wait for the ERP's answer to ``batch`` and confirm what it took;
+        when the ERP is unreachable, give back ``batch`` and the already
+        claimed ``following`` one, record the error and raise it."""
         try:
-            accepted, rejected = self._send(totals)
+            accepted, rejected = result()
         except ErpError as error:
-            self._release(token, claimed_at=None)
+            self._release(batch.token, claimed_at=None)
+            if following is not None:
+                self._release(following.token, claimed_at=None)
             self.record_error(str(error))
             raise
-        self._confirm(token, claimed_at, accepted, rejected)
+        self._confirm(batch.token, batch.claimed_at, accepted, rejected)
         report.batches += 1
         report.rows_sent += len(accepted)
         report.keys_done += len(accepted)
@@ -141,7 +204,6 @@ class SyncWorker:
         report.rejected.extend(
             {**total.row, "error": message} for total, message in rejected
         )
-        return True
 
     def _claim(self, now: datetime) -> str | None:
         token = secrets.token_hex(16)
@@ -275,34 +337,23 @@ class SyncWorker:
         now = self.clock()
         with self.engine.begin() as connection:
             if accepted:
-                connection.execute(
-                    delete(pending).where(
-                        pending.c.id == bindparam("key_id"),
-                        pending.c.version == bindparam("key_version"),
-                    ),
+                execute_many(
+                    connection,
+                    DELETE_CONFIRMED,
                     [{"key_id": t.key_id, "key_version": t.version} for t in accepted],
                 )
             if rejected:
                 retry_after = now + timedelta(
                     seconds=self.settings.rejected_retry_seconds
                 )
-                connection.execute(
-                    update(pending)
-                    .where(
-                        pending.c.id == bindparam("key_id"),
-                        pending.c.version == bindparam("key_version"),
-                    )
-                    .values(
-                        claim_token=None,
-                        claimed_until=None,
-                        retry_after=retry_after,
-                        attempts=pending.c.attempts + 1,
-                        last_error=bindparam("message"),
-                    ),
+                execute_many(
+                    connection,
+                    POSTPONE_REJECTED,
                     [
                         {
                             "key_id": t.key_id,
                             "key_version": t.version,
+                            "retry_after": retry_after,
                             "message": message[:ERROR_LENGTH],
                         }
                         for t, message in rejected
