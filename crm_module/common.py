@@ -47,6 +47,58 @@ def requires_state(*states):
     return decorator
 
 
+class WorkflowGuardMixin:
+    """Keep the workflow fields of a model to its buttons.
+
+    A plain create or write (over RPC too) may not set the state or the
+    stamps the buttons write, and may not edit a record its state locks
+    (check_locked); copies start again from the initial state.
+    _workflow_field_message names the message of the refused fields.
+    """
+    __slots__ = ()
+    _workflow_fields = set()
+    _workflow_field_message = None
+
+    @classmethod
+    def _refuse_workflow_fields(cls, fields_):
+        if fields_:
+            raise WorkflowStateError(gettext(
+                    cls._workflow_field_message,
+                    fields=', '.join(sorted(fields_))))
+
+    @classmethod
+    def check_locked(cls, records, values):
+        "Refuse values that the state of records does not allow to change"
+
+    @classmethod
+    def create(cls, vlist):
+        if not in_workflow():
+            initial = cls.default_state()
+            for values in vlist:
+                fields_ = (set(values) & cls._workflow_fields) - {'state'}
+                if values.get('state', initial) != initial:
+                    fields_ = fields_ or {'state'}
+                cls._refuse_workflow_fields(fields_)
+        return super().create(vlist)
+
+    @classmethod
+    def write(cls, *args):
+        if not in_workflow():
+            actions = iter(args)
+            for records, values in zip(actions, actions, strict=False):
+                cls._refuse_workflow_fields(
+                    set(values) & cls._workflow_fields)
+                cls.check_locked(records, values)
+        super().write(*args)
+
+    @classmethod
+    def copy(cls, records, default=None):
+        default = default.copy() if default is not None else {}
+        for name in cls._workflow_fields - {'state'}:
+            default.setdefault(name, None)
+        return super().copy(records, default=default)
+
+
 def month_add(date, months):
     "Return the first day of the month that is months after date's month"
     index = date.year * 12 + date.month - 1 + months

@@ -28,6 +28,17 @@ RELATIONSHIP_FIELDS = {
     'dormant_days', 'visit_reminder_days', 'new_customer_days'}
 
 
+def check_not_negative(records, names):
+    "Refuse a negative number of days or hours in a company's settings"
+    for record in records:
+        for name in names:
+            value = getattr(record, name)
+            if value is not None and value < 0:
+                raise ConfigurationValidationError(gettext(
+                        'crm_module.msg_configuration_negative',
+                        field=record.__names__(name)['field']))
+
+
 class Configuration(ModelSingleton, ModelSQL, ModelView, CompanyMultiValueMixin):
     __name__ = 'crm.configuration'
     __string__ = "CRM Configuration"
@@ -295,13 +306,8 @@ class ConfigurationComplaint(ModelSQL, CompanyValueMixin):
     @classmethod
     def validate_fields(cls, records, field_names):
         super().validate_fields(records, field_names)
-        for record in records:
-            for name in ['complaint_risk_hours', 'complaint_repeat_days']:
-                value = getattr(record, name)
-                if value is not None and value < 0:
-                    raise ConfigurationValidationError(gettext(
-                            'crm_module.msg_configuration_negative',
-                            field=record.__names__(name)['field']))
+        check_not_negative(
+            records, ['complaint_risk_hours', 'complaint_repeat_days'])
 
 
 class ConfigurationRelationship(ModelSQL, CompanyValueMixin):
@@ -327,10 +333,4 @@ class ConfigurationRelationship(ModelSQL, CompanyValueMixin):
     @classmethod
     def validate_fields(cls, records, field_names):
         super().validate_fields(records, field_names)
-        for record in records:
-            for name in sorted(RELATIONSHIP_FIELDS):
-                value = getattr(record, name)
-                if value is not None and value < 0:
-                    raise ConfigurationValidationError(gettext(
-                            'crm_module.msg_configuration_negative',
-                            field=record.__names__(name)['field']))
+        check_not_negative(records, sorted(RELATIONSHIP_FIELDS))

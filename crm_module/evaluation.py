@@ -17,7 +17,7 @@ from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
 from .common import (
-    cents, cents_to_amount, exact_sum, from_exact_sum, in_workflow,
+    WorkflowGuardMixin, cents, cents_to_amount, exact_sum, from_exact_sum,
     invalidate_cache, month_add, numeric, prepare_cents, requires_state,
     sql_percent, today as crm_today)
 from .configuration import MEASURES, PERIOD_TYPES
@@ -50,7 +50,7 @@ def period_for(period_type, today):
     return month_add(end, -12), end - dt.timedelta(days=1)
 
 
-class Evaluation(Workflow, ModelSQL, ModelView):
+class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     __name__ = 'crm.evaluation'
     __string__ = "Customer Evaluation"
 
@@ -107,6 +107,7 @@ class Evaluation(Workflow, ModelSQL, ModelView):
     note = fields.Text("Note")
 
     # Fields only a workflow button may write.
+    _workflow_field_message = 'crm_module.msg_evaluation_workflow_field'
     _workflow_fields = {
         'state', 'company_revenue', 'company_margin', 'unmatched_revenue',
         'resident_threshold', 'big_customer_threshold', 'abc_a_share',
@@ -276,39 +277,17 @@ class Evaluation(Workflow, ModelSQL, ModelView):
                     evaluation=self.rec_name, months=self.months))
 
     @classmethod
-    def write(cls, *args):
-        if not in_workflow():
-            actions = iter(args)
-            for evaluations, values in zip(actions, actions, strict=False):
-                fields_ = set(values) & cls._workflow_fields
-                if fields_:
-                    raise WorkflowStateError(gettext(
-                            'crm_module.msg_evaluation_workflow_field',
-                            fields=', '.join(sorted(fields_))))
-                for evaluation in evaluations:
-                    if evaluation.state != 'draft' and set(values) - {'note'}:
-                        raise WorkflowStateError(gettext(
-                                'crm_module.msg_evaluation_modify',
-                                evaluation=evaluation.rec_name,
-                                state=evaluation.state_string))
-        super().write(*args)
-
-    @classmethod
-    def create(cls, vlist):
-        if not in_workflow():
-            for values in vlist:
-                fields_ = (set(values) & cls._workflow_fields) - {'state'}
-                if fields_ or values.get('state', 'draft') != 'draft':
-                    raise WorkflowStateError(gettext(
-                            'crm_module.msg_evaluation_workflow_field',
-                            fields=', '.join(sorted(fields_ or {'state'}))))
-        return super().create(vlist)
+    def check_locked(cls, evaluations, values):
+        for evaluation in evaluations:
+            if evaluation.state != 'draft' and set(values) - {'note'}:
+                raise WorkflowStateError(gettext(
+                        'crm_module.msg_evaluation_modify',
+                        evaluation=evaluation.rec_name,
+                        state=evaluation.state_string))
 
     @classmethod
     def copy(cls, evaluations, default=None):
         default = default.copy() if default is not None else {}
-        for name in cls._workflow_fields - {'state'}:
-            default.setdefault(name, None)
         default.setdefault('lines', None)
         return super().copy(evaluations, default=default)
 

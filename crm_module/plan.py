@@ -8,8 +8,8 @@ from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
 from .common import (
-    exact_sum, from_exact_sum, in_workflow, month_add, requires_state, today,
-    workflow)
+    WorkflowGuardMixin, exact_sum, from_exact_sum, in_workflow, month_add,
+    requires_state, today, workflow)
 from .exceptions import PlanValidationError, WorkflowStateError
 
 STATES = [
@@ -48,7 +48,7 @@ def _percent(actual, target):
         Decimal('0.01'), rounding=ROUND_HALF_EVEN)
 
 
-class AccountPlan(Workflow, ModelSQL, ModelView):
+class AccountPlan(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     __name__ = 'crm.account.plan'
     __string__ = "Account Plan"
 
@@ -115,6 +115,7 @@ class AccountPlan(Workflow, ModelSQL, ModelView):
         'crm.account.plan.log', 'plan', "State History", readonly=True)
 
     # Fields only a workflow button may write.
+    _workflow_field_message = 'crm_module.msg_plan_workflow_field'
     _workflow_fields = {
         'state', 'submitted_by', 'submitted_at', 'approved_by',
         'approved_at', 'closed_by', 'closed_at', 'history'}
@@ -234,42 +235,20 @@ class AccountPlan(Workflow, ModelSQL, ModelView):
                         state=other.state_string))
 
     @classmethod
-    def write(cls, *args):
-        if not in_workflow():
-            actions = iter(args)
-            for plans, values in zip(actions, actions, strict=False):
-                fields_ = set(values) & cls._workflow_fields
-                if fields_:
-                    raise WorkflowStateError(gettext(
-                            'crm_module.msg_plan_workflow_field',
-                            fields=', '.join(sorted(fields_))))
-                for plan in plans:
-                    if plan.state == 'draft':
-                        continue
-                    allowed = cls._state_fields.get(plan.state, set())
-                    if set(values) - allowed:
-                        raise WorkflowStateError(gettext(
-                                'crm_module.msg_plan_modify',
-                                plan=plan.rec_name,
-                                state=plan.state_string))
-        super().write(*args)
-
-    @classmethod
-    def create(cls, vlist):
-        if not in_workflow():
-            for values in vlist:
-                fields_ = (set(values) & cls._workflow_fields) - {'state'}
-                if fields_ or values.get('state', 'draft') != 'draft':
-                    raise WorkflowStateError(gettext(
-                            'crm_module.msg_plan_workflow_field',
-                            fields=', '.join(sorted(fields_ or {'state'}))))
-        return super().create(vlist)
+    def check_locked(cls, plans, values):
+        for plan in plans:
+            if plan.state == 'draft':
+                continue
+            allowed = cls._state_fields.get(plan.state, set())
+            if set(values) - allowed:
+                raise WorkflowStateError(gettext(
+                        'crm_module.msg_plan_modify',
+                        plan=plan.rec_name,
+                        state=plan.state_string))
 
     @classmethod
     def copy(cls, plans, default=None):
         default = default.copy() if default is not None else {}
-        for name in cls._workflow_fields - {'state'}:
-            default.setdefault(name, None)
         default.setdefault('reviews', None)
         default.setdefault('milestones', None)
         default.setdefault('rejection_reason', None)
