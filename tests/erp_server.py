@@ -49,8 +49,17 @@ def wait_for_http(url: str, timeout: float = 60.0) -> None:
 
 
 class ErpServer:
-    def __init__(self, directory: Path) -> None:
+    """trytond on a database of its own in directory; web_root serves the
+    sao web client too (the browser tests)."""
+
+    password = "admin-password-of-the-tests"
+
+    def __init__(
+        self, directory: Path, database: str = DATABASE, web_root: str | None = None
+    ) -> None:
         self.directory = directory
+        self.database = database
+        self.web_root = web_root
         self.port = free_port()
         self.process: subprocess.Popen | None = None
         self.key = ""
@@ -62,7 +71,7 @@ class ErpServer:
 
     @property
     def database_path(self) -> Path:
-        return self.directory / f"{DATABASE}.sqlite"
+        return self.directory / f"{self.database}.sqlite"
 
     def environment(self) -> dict[str, str]:
         environment = {
@@ -71,14 +80,17 @@ class ErpServer:
             if not key.startswith("TRYTOND")
         }
         password = self.directory / "admin-password"
-        password.write_text("admin-password-of-the-tests\n")
+        password.write_text(self.password + "\n")
         environment.update(
             TRYTOND_DATABASE__URI="sqlite://",
             TRYTOND_DATABASE__PATH=str(self.directory),
             TRYTOND_WEB__LISTEN=f"127.0.0.1:{self.port}",
             TRYTONPASSFILE=str(password),
+            CRM_DEMO_PASSWORD=self.password,
             PYTHONPATH=str(REPOSITORY_ROOT),
         )
+        if self.web_root:
+            environment["TRYTOND_WEB__ROOT"] = self.web_root
         return environment
 
     def run(self, *command: str) -> str:
@@ -96,22 +108,34 @@ class ErpServer:
             )
         return result.stdout
 
-    def build(self) -> None:
+    def create(self, *languages: str) -> None:
+        "A new database with crm_module activated and languages loaded"
         self.database_path.write_bytes(b"")
-        admin = str(BIN / "trytond-admin")
-        self.run(admin, "-d", DATABASE, "--all", "--email", "admin@example.com")
-        self.run(admin, "-d", DATABASE, "-u", "crm_module", "--activate-dependencies")
+        admin = [str(BIN / "trytond-admin"), "-d", self.database]
+        self.run(*admin, "--all", "--email", "admin@example.com")
+        self.run(*admin, "-u", "crm_module", "--activate-dependencies")
+        for language in languages:
+            self.run(*admin, "--all", "-l", language)
+
+    def build(self) -> None:
+        "The demo company and customers, and a crm_sync key in self.key"
+        self.create()
         python = sys.executable
-        self.run(python, "-m", "fixtures.load_demo", DATABASE, "--phase", "base")
+        self.run(python, "-m", "fixtures.load_demo", self.database, "--phase", "base")
         output = self.run(
-            python, "-m", "fixtures.load_demo", DATABASE, "--phase", "erp-key"
+            python, "-m", "fixtures.load_demo", self.database, "--phase", "erp-key"
         )
         self.key = output.strip().splitlines()[-1]
+
+    def build_demo(self) -> None:
+        "The whole demo, as make demo builds it, with Chinese loaded"
+        self.create("zh_CN")
+        self.run(sys.executable, "-m", "fixtures.load_demo", self.database)
 
     def start(self) -> None:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(BIN / "trytond"), "-d", DATABASE],
+                [str(BIN / "trytond"), "-d", self.database],
                 cwd=REPOSITORY_ROOT,
                 env=self.environment(),
                 stdout=log,

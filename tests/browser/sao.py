@@ -46,7 +46,7 @@ class Sao:
         ]
 
     def login(self, login, password=None):
-        self.driver.get(self.erp["url"] + "/")
+        self.driver.get(self.erp.url + "/")
         field = self.wait(
             lambda d: self.visible("//input[@id='login']"), "no login form"
         )[0]
@@ -56,7 +56,7 @@ class Sao:
             lambda d: self.visible("//input[@type='password']"),
             "no password field",
         )[0]
-        secret.send_keys((password or self.erp["password"]) + Keys.ENTER)
+        secret.send_keys((password or self.erp.password) + Keys.ENTER)
         # The action search box of the header appears once logged in
         self.wait(
             lambda d: self.visible("//input[@id='global-search-entry']"),
@@ -65,7 +65,7 @@ class Sao:
 
     def open_record(self, model, record_id):
         self.driver.get(
-            f"{self.erp['url']}/#{self.erp['database']}/model/{model}/{record_id}"
+            f"{self.erp.url}/#{self.erp.database}/model/{model}/{record_id}"
         )
         self.wait(
             lambda d: self.visible("//div[contains(@class, 'form')]//label"),
@@ -140,7 +140,7 @@ class Sao:
 
 def query(erp, sql, *params):
     "Read the ERP's database directly, to check what the screens did"
-    path = erp["directory"] / f"{erp['database']}.sqlite"
+    path = erp.database_path
     for _ in range(50):
         try:
             with closing(sqlite3.connect(path, timeout=10)) as connection:
