@@ -66,18 +66,8 @@ class SalesSource(db.Model):
     last_push_at: Mapped[datetime]
 
 
-class SalesLine(db.Model):
-    """The current revision of every line ever pushed, once per
-    (source, external id)."""
-
-    __tablename__ = "sales_line"
-    __table_args__ = (
-        UniqueConstraint("source", "external_id"),
-        # The sync worker sums the lines of one (customer, month, source,
-        # currency) key.
-        Index("ix_sales_line_summary_key", "source", "customer", "month", "currency"),
-        Index("ix_sales_line_customer_date", "customer", "date"),
-    )
+class SalesLineColumns:
+    """The columns of a sales line, current or replaced revision."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source: Mapped[str] = mapped_column(String(SOURCE_LENGTH))
@@ -98,27 +88,26 @@ class SalesLine(db.Model):
     received_at: Mapped[datetime]
 
 
-class SalesLineRevision(db.Model):
+class SalesLine(SalesLineColumns, db.Model):
+    """The current revision of every line ever pushed, once per
+    (source, external id)."""
+
+    __tablename__ = "sales_line"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id"),
+        # The sync worker sums the lines of one (customer, month, source,
+        # currency) key.
+        Index("ix_sales_line_summary_key", "source", "customer", "month", "currency"),
+        Index("ix_sales_line_customer_date", "customer", "date"),
+    )
+
+
+class SalesLineRevision(SalesLineColumns, db.Model):
     """A revision of a line that a newer one replaced, kept as it was."""
 
     __tablename__ = "sales_line_revision"
     __table_args__ = (UniqueConstraint("source", "external_id", "revision"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    source: Mapped[str] = mapped_column(String(SOURCE_LENGTH))
-    external_id: Mapped[str] = mapped_column(String(EXTERNAL_ID_LENGTH))
-    revision: Mapped[int]
-    customer: Mapped[str] = mapped_column(String(CUSTOMER_LENGTH))
-    date: Mapped[date]
-    month: Mapped[str] = mapped_column(String(7))
-    quantity: Mapped[int] = mapped_column(BigInteger)
-    amount: Mapped[int] = mapped_column(BigInteger)
-    cost: Mapped[int] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3))
-    product: Mapped[str | None] = mapped_column(String(128))
-    category: Mapped[str | None] = mapped_column(String(128))
-    status: Mapped[str] = mapped_column(String(16))
-    received_at: Mapped[datetime]
     replaced_at: Mapped[datetime]
 
 
