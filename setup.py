@@ -34,12 +34,19 @@ setup(
         'psycopg[binary]>=3.1,<4',
         # Serves the API with several worker processes (DESIGN.md section 3).
         'gunicorn>=22',
+        # Formatted spreadsheets for the finance reports, written row by
+        # row in constant memory.
+        'XlsxWriter>=3.1,<4',
         ],
     extras_require={
         'test': [
             'pytest>=8',
             'ruff',
             'selenium>=4.20',
+            # Reads the XLSX reports back in the tests.
+            'openpyxl>=3.1,<4',
+            'hypothesis>=6.100',
+            'schemathesis>=4,<5',
             ],
         },
     entry_points={
