@@ -63,12 +63,14 @@ def register_blueprints(app: Flask) -> None:
     # this package must have finished loading.
     from sync_api.docs import blueprint as docs_blueprint
     from sync_api.health import blueprint as health_blueprint
+    from sync_api.reports import blueprint as reports_blueprint
     from sync_api.sales import blueprint as sales_blueprint
     from sync_api.sync import blueprint as sync_blueprint
 
     app.register_blueprint(health_blueprint)
     app.register_blueprint(sales_blueprint)
     app.register_blueprint(sync_blueprint)
+    app.register_blueprint(reports_blueprint)
     app.register_blueprint(docs_blueprint)
 
 

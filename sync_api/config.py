@@ -53,6 +53,10 @@ class Defaults:
     # How long rows the ERP refused wait before they are tried again.
     SYNC_REJECTED_RETRY_SECONDS = 60.0
     ERP_TIMEOUT_SECONDS = 30.0
+    # Rows per ERP call when a CSV or XLSX report gathers a long list
+    # (10,000 at most, the ERP's limit): fewer calls, each in its own
+    # ERP transaction.
+    REPORTS_PAGE_SIZE = 5000
 
 
 def _float_from_environment(name: str, default: float) -> float:
@@ -81,6 +85,9 @@ class Config(Defaults):
         self.ERP_URL = os.environ.get("CRM_ERP_URL", "http://127.0.0.1:8000")
         self.ERP_DATABASE = os.environ.get("CRM_ERP_DATABASE", "crm")
         self.ERP_KEY = os.environ.get("CRM_ERP_KEY", "")
+        # A key of the ERP's crm_reports application, whose user (a finance
+        # user) reads the figures under the ERP's access rules.
+        self.ERP_REPORTS_KEY = os.environ.get("CRM_ERP_REPORTS_KEY", "")
         currencies = os.environ.get("CRM_API_CURRENCIES")
         if currencies:
             self.SALES_CURRENCIES = frozenset(
@@ -114,3 +121,4 @@ class TestConfig(Defaults):
     ERP_URL = "http://erp.invalid"
     ERP_DATABASE = "crm_test"
     ERP_KEY = "test-erp-key"
+    ERP_REPORTS_KEY = "test-erp-reports-key"

@@ -92,3 +92,80 @@ class ErpClient:
             return response.json()
         except ValueError as error:
             raise ErpError("ERP answered with invalid JSON", status=200) from error
+
+
+class ErpRefused(ErpError):
+    """The ERP answered a report request with one of its own errors.
+
+    ``code`` and ``field`` are the ERP's ``error`` and ``field`` members
+    (REPORTS_CONTRACT.md): 400 a bad parameter, 403 the key's user may not
+    read the figures, 404 an unknown evaluation, 409 nothing to report yet.
+    """
+
+    def __init__(
+        self, message: str, status: int, code: str | None, field: str | None
+    ) -> None:
+        super().__init__(message, status=status)
+        self.code = code
+        self.field = field
+
+
+@dataclass(frozen=True)
+class ErpDocument:
+    """A report as the ERP sent it: its bytes (the API's JSON body, and what
+    its ETag is computed from) and their parsed form."""
+
+    raw: bytes
+    data: dict[str, Any]
+
+
+class ErpReportsClient:
+    """The report routes of crm_module, with a key of the ``crm_reports``
+    application: the ERP applies that key's user's access rights."""
+
+    def __init__(self, url: str, database: str, key: str, timeout: float) -> None:
+        self.base = f"{url.rstrip('/')}/{database}/crm/reports"
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {key}"
+
+    def __enter__(self) -> "ErpReportsClient":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.session.close()
+
+    def get(self, path: str, params: dict[str, str] | None = None) -> ErpDocument:
+        try:
+            response = self.session.get(
+                self.base + path, params=params, timeout=self.timeout
+            )
+        except requests.Timeout as error:
+            raise ErpError(
+                f"ERP unreachable: no answer within {self.timeout:g} s"
+            ) from error
+        except requests.RequestException as error:
+            raise ErpError(f"ERP unreachable: {error.__class__.__name__}") from error
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if response.status_code == 200:
+            if not isinstance(data, dict):
+                raise ErpError("ERP answered with invalid JSON", status=200)
+            return ErpDocument(raw=response.content, data=data)
+        # The report routes answer {"error", "message", "field"}; a UserError
+        # that reaches trytond's own handler gives {"status", "message", ...}.
+        if isinstance(data, dict) and "message" in data:
+            raise ErpRefused(
+                str(data["message"]),
+                status=response.status_code,
+                code=data.get("error"),
+                field=data.get("field"),
+            )
+        raise ErpError(
+            f"ERP answered HTTP {response.status_code}", status=response.status_code
+        )

@@ -1,0 +1,196 @@
+"""``/api/v1/reports``: finance reads the ERP's figures as JSON, CSV or XLSX.
+
+The ERP computes the figures (REPORTS_CONTRACT.md); a view checks the query,
+fetches the report with ``services/reports.py`` and answers it in the
+format asked for, with an ETag. The ERP's refusals keep their status and
+message as problem+json.
+"""
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+
+from sync_api.auth import require_scope
+from sync_api.erp import ErpError, ErpRefused, ErpReportsClient
+from sync_api.errors import ApiError
+from sync_api.services.reports import (
+    FORMATS,
+    MIMETYPES,
+    REPORTS,
+    ReportQueryError,
+    etag,
+    fetch_report,
+    filename,
+    parse_query,
+    render,
+)
+
+blueprint = Blueprint("reports", __name__, url_prefix="/api/v1/reports")
+
+# The ERP's refusals that concern the request itself: passed on as they are.
+ERP_STATUSES = {
+    400: "Invalid report parameter",
+    403: "Forbidden by the ERP",
+    404: "Not found in the ERP",
+    409: "No figures to report",
+}
+
+
+@blueprint.get("/evaluations")
+@require_scope("reports:read")
+def evaluations() -> Response:
+    return serve("evaluations")
+
+
+@blueprint.get("/evaluations/<int:evaluation_id>")
+@require_scope("reports:read")
+def evaluation(evaluation_id: int) -> Response:
+    return serve("evaluation", id=evaluation_id)
+
+
+@blueprint.get("/tiers")
+@require_scope("reports:read")
+def tiers() -> Response:
+    return serve("tiers")
+
+
+@blueprint.get("/business-status")
+@require_scope("reports:read")
+def business_status() -> Response:
+    return serve("business-status")
+
+
+@blueprint.get("/complaints")
+@require_scope("reports:read")
+def complaints() -> Response:
+    return serve("complaints")
+
+
+@blueprint.get("/visits")
+@require_scope("reports:read")
+def visits() -> Response:
+    return serve("visits")
+
+
+def serve(name: str, **path_args: Any) -> Response:
+    fmt = requested_format()
+    args = {key: request.args.getlist(key) for key in request.args if key != "format"}
+    try:
+        query = parse_query(REPORTS[name], args, path_args)
+    except ReportQueryError as error:
+        raise ApiError(
+            400,
+            error.message,
+            title="Invalid report parameter",
+            parameter=error.parameter,
+        ) from error
+    with reports_client() as client:
+        try:
+            fetched = fetch_report(
+                client,
+                query,
+                whole=fmt != "json",
+                page_size=current_app.config["REPORTS_PAGE_SIZE"],
+            )
+        except ErpError as error:
+            raise erp_problem(error) from error
+    tag = etag(fetched, query, fmt)
+    headers = {
+        "ETag": tag,
+        # The format can come from the Accept header.
+        "Vary": "Accept",
+        # Confidential figures: no shared cache; a private one revalidates.
+        "Cache-Control": "private, no-cache",
+    }
+    if request.if_none_match.contains_weak(tag.strip('"')):
+        return Response(status=304, headers=headers)
+    response = Response(render(fetched, query, fmt), headers=headers)
+    if fmt == "json":
+        response.mimetype = MIMETYPES["json"]
+    else:
+        response.headers["Content-Type"] = (
+            "text/csv; charset=utf-8; header=present"
+            if fmt == "csv"
+            else MIMETYPES["xlsx"]
+        )
+        response.headers["Content-Disposition"] = (
+            f'attachment; filename="{filename(fetched, query, fmt)}"'
+        )
+    return response
+
+
+def requested_format() -> str:
+    """``?format=`` first, then the Accept header; JSON when neither says."""
+    given = request.args.getlist("format")
+    if given:
+        if len(given) > 1 or given[0] not in FORMATS:
+            raise ApiError(
+                400,
+                f"Unknown format {given[-1]!r}: one of {', '.join(FORMATS)} "
+                "is expected.",
+                title="Invalid report parameter",
+                parameter="format",
+            )
+        return given[0]
+    if not request.headers.get("Accept"):
+        return "json"
+    best = request.accept_mimetypes.best_match([MIMETYPES[f] for f in FORMATS])
+    if best is None:
+        raise ApiError(
+            406,
+            "The Accept header names no format of the reports: "
+            + ", ".join(MIMETYPES[f] for f in FORMATS)
+            + " (or use ?format=json|csv|xlsx).",
+        )
+    return {mimetype: fmt for fmt, mimetype in MIMETYPES.items()}[best]
+
+
+def reports_client() -> ErpReportsClient:
+    config = current_app.config
+    if not config.get("ERP_REPORTS_KEY"):
+        raise ApiError(
+            503,
+            "Reports are not configured: the API has no ERP key of the "
+            "crm_reports application (CRM_ERP_REPORTS_KEY).",
+        )
+    return ErpReportsClient(
+        config["ERP_URL"],
+        config["ERP_DATABASE"],
+        config["ERP_REPORTS_KEY"],
+        config["ERP_TIMEOUT_SECONDS"],
+    )
+
+
+def erp_problem(error: ErpError) -> ApiError:
+    """The problem document that tells the client why the ERP gave no
+    report."""
+    if isinstance(error, ErpRefused) and error.status in ERP_STATUSES:
+        detail = str(error)
+        if error.status == 403:
+            detail = (
+                "The ERP refused to give these figures to the ERP user of "
+                f"the API's reports key: {detail}"
+            )
+        return ApiError(
+            error.status,
+            detail,
+            title=ERP_STATUSES[error.status],
+            parameter=error.field,
+            erp_error=error.code,
+        )
+    if error.status is None:
+        current_app.logger.warning("Reports: %s", error)
+        return ApiError(
+            503,
+            f"The ERP does not answer; try again later ({error}).",
+            headers={"Retry-After": "30"},
+        )
+    current_app.logger.error("Reports: the ERP failed: %s", error)
+    if error.status == 401:
+        detail = (
+            "The ERP refused the API's reports key (CRM_ERP_REPORTS_KEY): "
+            "it is unknown, revoked or not of the crm_reports application."
+        )
+    else:
+        detail = f"The ERP could not give the report ({error})."
+    return ApiError(502, detail, title="ERP error")

@@ -1,0 +1,847 @@
+"""Finance reports: which ERP route serves each one, the query it takes, and
+its rendering as CSV or XLSX.
+
+The ERP computes every figure (DESIGN.md section 1, REPORTS_CONTRACT.md);
+this module only checks the query's syntax, fetches the ERP's JSON (every
+page of it for a file) and lays the figures out. JSON is the ERP's document
+as it came. No Flask here: the views and ``flask reports`` call the same
+functions.
+"""
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import xlsxwriter
+
+from sync_api.erp import ErpDocument, ErpReportsClient
+
+FORMATS = ("json", "csv", "xlsx")
+XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MIMETYPES = {"json": "application/json", "csv": "text/csv", "xlsx": XLSX_MIMETYPE}
+# The ERP pages long lists: offset from 0, limit 1..10000 (default 1000).
+MAX_PAGE_SIZE = 10000
+# Part of every ETag: change it when a rendering changes, so that a client's
+# cached file is not taken for the new one.
+RENDERING_VERSION = "1"
+# The XLSX creation date is fixed: the same figures give the same bytes, so
+# the ETag computed from the ERP's figures is a strong one.
+XLSX_CREATED = dt.datetime(2000, 1, 1)
+# A spreadsheet would run a cell starting with these as a formula (CSV
+# injection); text cells that start with one get a leading apostrophe.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class ReportQueryError(ValueError):
+    """A query parameter is missing, unknown or malformed."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+        self.message = message
+
+
+# --- layout of the reports ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a table: the key of the ERP's rows (and the CSV header),
+    the XLSX header, how to type the value, and whether the XLSX totals row
+    sums it."""
+
+    key: str
+    title: str
+    kind: str = "text"  # text, money, decimal, int, date, bool
+    total: bool = False
+    value: Callable[[dict[str, Any]], Any] | None = None
+
+    def get(self, row: dict[str, Any]) -> Any:
+        return self.value(row) if self.value else row.get(self.key)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A list of the ERP's document: a CSV file or an XLSX sheet.
+
+    ``totals`` names the member of the document holding the ERP's totals of
+    this table; a column that is not summed shows the ERP's total (a rate,
+    an average) on the totals row."""
+
+    name: str
+    title: str
+    columns: Callable[[dict[str, Any]], list[Column]]
+    rows: Callable[[dict[str, Any]], Iterable[dict[str, Any]]]
+    total_row: bool = False
+    totals: str | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    # The ERP route below /<database>/crm/reports, from the path arguments.
+    path: Callable[[dict[str, Any]], str]
+    # Query parameters passed to the ERP, each with its checker.
+    parameters: dict[str, Callable[[str], str]]
+    required: tuple[str, ...]
+    tables: tuple[Table, ...]
+    filename: Callable[[dict[str, Any], dict[str, Any]], str]
+    # The document's member that the ERP pages (offset/limit), if any.
+    paginated: str | None = None
+    # Single values shown on the XLSX "Report" sheet, read from the
+    # document's member info_member (the document itself when None).
+    info: tuple[Column, ...] = ()
+    info_member: str | None = None
+
+
+def fixed(columns: list[Column]) -> Callable[[dict[str, Any]], list[Column]]:
+    return lambda document: columns
+
+
+def member(name: str) -> Callable[[dict[str, Any]], Iterable[dict[str, Any]]]:
+    return lambda document: document.get(name) or []
+
+
+EVALUATION_COLUMNS = [
+    Column("id", "Id", "int"),
+    Column("name", "Name"),
+    Column("period_type", "Period type"),
+    Column("measure", "Measure"),
+    Column("start_date", "Start date", "date"),
+    Column("end_date", "End date", "date"),
+    Column("state", "State"),
+    Column("currency", "Currency"),
+    Column("company_revenue", "Company revenue", "money"),
+    Column("company_margin", "Company margin", "money"),
+    Column("unmatched_revenue", "Unmatched revenue", "money"),
+    Column("customer_count", "Customers", "int"),
+    Column("change_count", "Tier changes", "int"),
+    Column("approved_by", "Approved by"),
+    Column("approved_date", "Approved on", "date"),
+    Column("applied_by", "Applied by"),
+    Column("applied_date", "Applied on", "date"),
+]
+
+EVALUATION_LINE_COLUMNS = [
+    Column("rank", "Rank", "int"),
+    Column("party_code", "Customer code"),
+    Column("party_name", "Customer"),
+    Column("revenue", "Revenue", "money", total=True),
+    Column("cost", "Cost", "money", total=True),
+    Column("gross_margin", "Gross margin", "money", total=True),
+    Column("margin_rate", "Margin %", "decimal"),
+    Column("amount", "Measured amount", "money", total=True),
+    Column("share", "Share %", "decimal"),
+    Column("cumulative_share", "Cumulative share %", "decimal"),
+    Column("abc_class", "ABC class"),
+    Column("previous_revenue", "Previous revenue", "money", total=True),
+    Column("growth", "Growth %", "decimal"),
+    Column("order_count", "Orders", "int", total=True),
+    Column("last_sale_date", "Last sale", "date"),
+    Column("designated", "Designated strategic", "bool"),
+    Column("big_customer", "Big customer", "bool"),
+    Column("complaint_general", "Complaints general", "int", total=True),
+    Column("complaint_serious", "Complaints serious", "int", total=True),
+    Column("complaint_very_serious", "Complaints very serious", "int", total=True),
+    Column("satisfaction", "Satisfaction", "decimal"),
+    Column("current_tier", "Current tier"),
+    Column("proposed_tier", "Proposed tier"),
+    Column("override_tier", "Override tier"),
+    Column("tier", "Tier"),
+    Column("changed", "Changed", "bool"),
+]
+
+
+def history_text(customer: dict[str, Any]) -> str:
+    "The tier history of a customer in one cell, newest first"
+    return " | ".join(
+        f"{h.get('date') or ''}: {h.get('from_tier') or '-'} -> "
+        f"{h.get('to_tier') or '-'}"
+        + (f" ({h['evaluation']})" if h.get("evaluation") else "")
+        + (f" by {h['user']}" if h.get("user") else "")
+        for h in customer.get("history") or []
+    )
+
+
+TIER_COLUMNS = [
+    Column("party_code", "Customer code"),
+    Column("party_name", "Customer"),
+    Column("tier_code", "Tier code"),
+    Column("tier_name", "Tier"),
+    Column("strategic", "Designated strategic", "bool"),
+    Column("account_manager", "Account manager"),
+    Column("since", "Since", "date"),
+    Column("history", "History", value=history_text),
+]
+
+TIER_HISTORY_COLUMNS = [
+    Column("party_code", "Customer code"),
+    Column("party_name", "Customer"),
+    Column("date", "Date", "date"),
+    Column("from_tier", "From tier"),
+    Column("to_tier", "To tier"),
+    Column("evaluation", "Evaluation"),
+    Column("user", "User"),
+]
+
+
+def tier_history_rows(document: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    for customer in document.get("customers") or []:
+        for change in customer.get("history") or []:
+            yield {
+                "party_code": customer.get("party_code"),
+                "party_name": customer.get("party_name"),
+                **change,
+            }
+
+
+BUSINESS_STATUS_COLUMNS = [
+    Column("party_code", "Customer code"),
+    Column("party_name", "Customer"),
+    Column("tier_code", "Tier code"),
+    Column("tier_name", "Tier"),
+    Column("account_manager", "Account manager"),
+    Column("sales_month", "Sales this month", "money", total=True),
+    Column("sales_previous_month", "Sales previous month", "money", total=True),
+    Column(
+        "sales_same_month_last_year",
+        "Sales same month last year",
+        "money",
+        total=True,
+    ),
+    Column("sales_ytd", "Sales year to date", "money", total=True),
+    Column("plan_target", "Plan target", "money", total=True),
+    Column("plan_achievement", "Plan achievement %", "decimal"),
+    Column("fluctuation", "Change vs previous month %", "decimal"),
+    Column("fluctuation_year", "Change vs last year %", "decimal"),
+    Column("new_business", "New business"),
+    Column("quality_problems", "Quality problems", "int", total=True),
+    Column("delivery_problems", "Delivery problems", "int", total=True),
+    Column("service_problems", "Service problems", "int", total=True),
+    Column("serious_complaints", "Serious complaints", "int", total=True),
+    Column("visits_done", "Visits done", "int", total=True),
+    Column("visits_required", "Visits required", "int", total=True),
+]
+
+
+def trend_value(index: int) -> Callable[[dict[str, Any]], Any]:
+    def value(row: dict[str, Any]) -> Any:
+        trend = row.get("trend") or []
+        return trend[index].get("sales") if index < len(trend) else None
+
+    return value
+
+
+def business_status_columns(document: dict[str, Any]) -> list[Column]:
+    """The fixed columns, then one per month of the 12-month trend (the
+    same months for every customer: the 12 ending at the report's month)."""
+    customers = document.get("customers") or []
+    months = [point.get("month") for point in (customers[0].get("trend") or [])]
+    return BUSINESS_STATUS_COLUMNS + [
+        Column(f"sales_{month}", f"Sales {month}", "money", True, trend_value(i))
+        for i, month in enumerate(months)
+    ]
+
+
+COMPLAINT_COLUMNS = [
+    Column("key", "Key"),
+    Column("label", "Group"),
+    Column("complaint_count", "Complaints", "int", total=True),
+    Column("breach_count", "Breaches", "int", total=True),
+    Column("response_hours", "Average response hours", "decimal"),
+    Column("resolution_hours", "Average resolution hours", "decimal"),
+    Column("response_on_time", "Response on time %", "decimal"),
+    Column("resolution_on_time", "Resolution on time %", "decimal"),
+    Column("repeat_count", "Repeat complaints", "int", total=True),
+    Column("satisfaction", "Satisfaction", "decimal"),
+]
+
+VISIT_CUSTOMER_COLUMNS = [
+    Column("party_code", "Customer code"),
+    Column("party_name", "Customer"),
+    Column("tier_code", "Tier code"),
+    Column("level", "Visit level"),
+    Column("account_manager", "Account manager"),
+    Column("last_visit", "Last visit", "date"),
+    Column("next_due", "Next due", "date"),
+    Column("overdue_days", "Overdue days", "int"),
+    Column("required", "Required", "int", total=True),
+    Column("done", "Done", "int", total=True),
+]
+
+VISIT_MANAGER_COLUMNS = [
+    Column("employee", "Account manager"),
+    Column("customers", "Customers", "int"),
+    Column("required", "Required", "int", total=True),
+    Column("done", "Done", "int", total=True),
+    Column("rate", "Compliance %", "decimal"),
+]
+
+
+# --- query checks ---------------------------------------------------------
+
+
+def check_month(value: str) -> str:
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
+        raise ValueError("a month YYYY-MM is expected, e.g. 2025-06")
+    return value
+
+
+def check_date(value: str) -> str:
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError
+        dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("a date YYYY-MM-DD is expected, e.g. 2025-06-30") from None
+    return value
+
+
+def check_period(value: str) -> str:
+    if not re.fullmatch(r"\d{4}(-(H[12]|Q[1-4]|0[1-9]|1[0-2]))?", value):
+        raise ValueError(
+            "a period YYYY, YYYY-H1, YYYY-H2, YYYY-Q1 to YYYY-Q4 or YYYY-MM "
+            "is expected, e.g. 2025-H1"
+        )
+    return value
+
+
+GROUP_BY = ("category", "severity", "department", "customer", "month")
+
+
+def check_group_by(value: str) -> str:
+    if value not in GROUP_BY:
+        raise ValueError(f"one of {', '.join(GROUP_BY)} is expected")
+    return value
+
+
+def check_offset(value: str) -> str:
+    if not value.isdigit():
+        raise ValueError("a whole number from 0 is expected")
+    return str(int(value))
+
+
+def check_limit(value: str) -> str:
+    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE_SIZE:
+        raise ValueError(f"a whole number from 1 to {MAX_PAGE_SIZE} is expected")
+    return str(int(value))
+
+
+def safe_name(*parts: object) -> str:
+    return "-".join(re.sub(r"[^A-Za-z0-9._]+", "_", str(p)) for p in parts if p)
+
+
+REPORTS: dict[str, Report] = {
+    report.name: report
+    for report in [
+        Report(
+            name="evaluations",
+            path=lambda args: "/evaluations",
+            parameters={},
+            required=(),
+            tables=(
+                Table(
+                    "evaluations",
+                    "Evaluations",
+                    fixed(EVALUATION_COLUMNS),
+                    member("evaluations"),
+                ),
+            ),
+            filename=lambda args, document: "evaluations",
+            paginated="evaluations",
+        ),
+        Report(
+            name="evaluation",
+            path=lambda args: f"/evaluations/{int(args['id'])}",
+            parameters={},
+            required=(),
+            tables=(
+                Table(
+                    "lines",
+                    "Evaluation lines",
+                    fixed(EVALUATION_LINE_COLUMNS),
+                    member("lines"),
+                    total_row=True,
+                    totals="totals",
+                ),
+            ),
+            filename=lambda args, document: f"evaluation-{int(args['id'])}",
+            paginated="lines",
+            info=tuple(EVALUATION_COLUMNS),
+            info_member="evaluation",
+        ),
+        Report(
+            name="tiers",
+            path=lambda args: "/tiers",
+            parameters={},
+            required=(),
+            tables=(
+                Table("customers", "Tiers", fixed(TIER_COLUMNS), member("customers")),
+                Table(
+                    "history",
+                    "Tier history",
+                    fixed(TIER_HISTORY_COLUMNS),
+                    tier_history_rows,
+                ),
+            ),
+            filename=lambda args, document: "tiers",
+            paginated="customers",
+        ),
+        Report(
+            name="business-status",
+            path=lambda args: "/business-status",
+            parameters={"month": check_month},
+            required=("month",),
+            tables=(
+                Table(
+                    "customers",
+                    "Business status",
+                    business_status_columns,
+                    member("customers"),
+                    total_row=True,
+                    totals="totals",
+                ),
+            ),
+            filename=lambda args, document: safe_name(
+                "business-status", document.get("month")
+            ),
+            info=(
+                Column("month", "Month"),
+                Column("currency", "Currency"),
+                Column("evaluation", "Evaluation in force"),
+            ),
+        ),
+        Report(
+            name="complaints",
+            path=lambda args: "/complaints",
+            parameters={
+                "from": check_date,
+                "to": check_date,
+                "group_by": check_group_by,
+            },
+            required=(),
+            tables=(
+                Table(
+                    "groups",
+                    "Complaints",
+                    fixed(COMPLAINT_COLUMNS),
+                    member("groups"),
+                    total_row=True,
+                    totals="totals",
+                ),
+            ),
+            filename=lambda args, document: safe_name(
+                "complaints",
+                document.get("from"),
+                document.get("to"),
+                document.get("group_by"),
+            ),
+            info=(
+                Column("from", "From", "date"),
+                Column("to", "To", "date"),
+                Column("group_by", "Grouped by"),
+            ),
+        ),
+        Report(
+            name="visits",
+            path=lambda args: "/visits",
+            parameters={"period": check_period},
+            required=("period",),
+            tables=(
+                Table(
+                    "customers",
+                    "Visits by customer",
+                    fixed(VISIT_CUSTOMER_COLUMNS),
+                    member("customers"),
+                    total_row=True,
+                ),
+                Table(
+                    "managers",
+                    "Visits by manager",
+                    fixed(VISIT_MANAGER_COLUMNS),
+                    member("managers"),
+                    total_row=True,
+                    totals="totals",
+                ),
+            ),
+            filename=lambda args, document: safe_name("visits", document.get("period")),
+            info=(
+                Column("period", "Period"),
+                Column("from", "From", "date"),
+                Column("to", "To", "date"),
+            ),
+        ),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    """A checked request for a report: what to ask the ERP, and which
+    table a CSV holds."""
+
+    report: Report
+    path_args: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    # offset/limit the client gave (a page); none: the whole list.
+    page: dict[str, str] = field(default_factory=dict)
+    table: str = ""
+
+    @property
+    def path(self) -> str:
+        return self.report.path(self.path_args)
+
+
+def parse_query(
+    report: Report,
+    args: Mapping[str, list[str]],
+    path_args: dict[str, Any] | None = None,
+) -> ReportQuery:
+    """Check the query parameters (each name with the list of its values)
+    of a report; raise ReportQueryError naming the first wrong one.
+
+    Only the syntax is checked here: whether a month is in the future or
+    has an applied evaluation is for the ERP to say."""
+    checks: dict[str, Callable[[str], str]] = dict(report.parameters)
+    if report.paginated:
+        checks.update(offset=check_offset, limit=check_limit)
+    table_names = [table.name for table in report.tables]
+    if len(table_names) > 1:
+
+        def check_table(value: str) -> str:
+            if value not in table_names:
+                raise ValueError(f"one of {', '.join(table_names)} is expected")
+            return value
+
+        checks["table"] = check_table
+    values: dict[str, str] = {}
+    for name, given in args.items():
+        if name not in checks:
+            known = ", ".join(sorted(checks)) or "none besides format"
+            raise ReportQueryError(
+                name, f"Unknown parameter {name!r} (known parameters: {known})."
+            )
+        if len(given) != 1:
+            raise ReportQueryError(name, f"Parameter {name!r} is given more than once.")
+        try:
+            values[name] = checks[name](given[0])
+        except ValueError as error:
+            raise ReportQueryError(
+                name, f"Parameter {name!r} is {given[0]!r}: {error}."
+            ) from None
+    for name in report.required:
+        if name not in values:
+            raise ReportQueryError(name, f"Parameter {name!r} is required.")
+    if "from" in values and "to" in values and values["from"] > values["to"]:
+        raise ReportQueryError(
+            "from", f"from ({values['from']}) is after to ({values['to']})."
+        )
+    page = {k: values.pop(k) for k in ("offset", "limit") if k in values}
+    table = values.pop("table", table_names[0])
+    return ReportQuery(report, dict(path_args or {}), values, page, table)
+
+
+# --- fetching ---------------------------------------------------------------
+
+
+@dataclass
+class FetchedReport:
+    """The ERP's pages of a report, and their merged document."""
+
+    pages: list[ErpDocument]
+    document: dict[str, Any]
+
+    def digest(self, *parts: str) -> str:
+        "A strong ETag of the pages' bytes and of how they are rendered"
+        sha = hashlib.sha256()
+        for part in (RENDERING_VERSION, *parts):
+            sha.update(part.encode() + b"\0")
+        for page in self.pages:
+            sha.update(page.raw)
+        return '"' + sha.hexdigest()[:40] + '"'
+
+
+Progress = Callable[[int, int], None]
+
+
+def fetch_report(
+    client: ErpReportsClient,
+    query: ReportQuery,
+    *,
+    whole: bool,
+    page_size: int = MAX_PAGE_SIZE,
+    progress: Progress | None = None,
+) -> FetchedReport:
+    """Fetch a report from the ERP: one call, or for a file of a paged list
+    every page (``whole``) unless the client asked for one page.
+
+    ``progress(rows_so_far, total_rows)`` is called after each page."""
+    report = query.report
+    if not report.paginated or query.page or not whole:
+        document = client.get(query.path, {**query.params, **query.page})
+        if progress:
+            rows = len(document.data.get(report.paginated or "", None) or [])
+            progress(rows, document.data.get("total", rows))
+        return FetchedReport([document], document.data)
+    page_size = max(1, min(page_size, MAX_PAGE_SIZE))
+    pages: list[ErpDocument] = []
+    rows: list[dict[str, Any]] = []
+    while True:
+        page = client.get(
+            query.path,
+            {**query.params, "offset": str(len(rows)), "limit": str(page_size)},
+        )
+        pages.append(page)
+        chunk = page.data.get(report.paginated) or []
+        rows.extend(chunk)
+        total = int(page.data.get("total") or 0)
+        if progress:
+            progress(len(rows), total)
+        # An empty page ends the loop even if the total grew meanwhile.
+        if not chunk or len(rows) >= total:
+            break
+    document = {**pages[0].data, report.paginated: rows}
+    document.update(offset=0, limit=len(rows), total=len(rows))
+    return FetchedReport(pages, document)
+
+
+def etag(fetched: FetchedReport, query: ReportQuery, fmt: str) -> str:
+    if fmt == "json":
+        # The body is the ERP's bytes: the ETag is their hash.
+        return fetched.digest("json")
+    return fetched.digest(fmt, query.table)
+
+
+def filename(fetched: FetchedReport, query: ReportQuery, fmt: str) -> str:
+    name = query.report.filename(query.path_args, fetched.document)
+    if fmt == "csv" and query.table != query.report.tables[0].name:
+        name += f"-{query.table}"
+    return f"{name}.{fmt}"
+
+
+def render(fetched: FetchedReport, query: ReportQuery, fmt: str) -> bytes:
+    if fmt == "json":
+        return fetched.pages[0].raw
+    if fmt == "csv":
+        return render_csv(query, fetched.document)
+    if fmt == "xlsx":
+        return render_xlsx(query, fetched.document)
+    raise ValueError(f"unknown format {fmt}")
+
+
+# --- CSV -------------------------------------------------------------------
+
+
+def csv_cell(value: Any, kind: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    if kind == "text" and text.startswith(FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
+def render_csv(query: ReportQuery, document: dict[str, Any]) -> bytes:
+    """One table: a header row of the ERP's keys, one row per item, values
+    as the ERP gave them (decimal strings, ISO dates). UTF-8 with a byte
+    order mark, so that Excel shows Chinese names."""
+    (table,) = [t for t in query.report.tables if t.name == query.table]
+    columns = table.columns(document)
+    output = io.StringIO()
+    writer = csv.writer(output, lineterminator="\r\n")
+    writer.writerow([column.key for column in columns])
+    for row in table.rows(document):
+        writer.writerow([csv_cell(column.get(row), column.kind) for column in columns])
+    return ("\ufeff" + output.getvalue()).encode("utf-8")
+
+
+# --- XLSX ------------------------------------------------------------------
+
+
+def to_date(value: Any) -> dt.datetime | None:
+    if not value:
+        return None
+    text = str(value)
+    if len(text) == 10:
+        return dt.datetime.combine(dt.date.fromisoformat(text), dt.time())
+    return dt.datetime.fromisoformat(text)
+
+
+def decimal_places(value: Any) -> int:
+    exponent = Decimal(str(value)).as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+class Formats:
+    """The workbook's cell formats, made once each."""
+
+    def __init__(self, workbook: xlsxwriter.Workbook) -> None:
+        self.workbook = workbook
+        self.cache: dict[tuple[str, int, bool], Any] = {}
+
+    def get(self, kind: str, places: int = 2, bold: bool = False) -> Any:
+        key = (kind, places if kind == "decimal" else 0, bold)
+        if key not in self.cache:
+            properties: dict[str, Any] = {"bold": True} if bold else {}
+            if kind == "money":
+                properties["num_format"] = "#,##0.00"
+            elif kind == "decimal":
+                properties["num_format"] = "#,##0" + (
+                    "." + "0" * places if places else ""
+                )
+            elif kind == "int":
+                properties["num_format"] = "#,##0"
+            elif kind == "date":
+                properties["num_format"] = "yyyy-mm-dd"
+            elif kind == "header":
+                properties.update(bold=True, bottom=1, text_wrap=True, valign="top")
+            self.cache[key] = self.workbook.add_format(properties)
+        return self.cache[key]
+
+
+def write_cell(
+    sheet: Any,
+    formats: Formats,
+    row: int,
+    col: int,
+    kind: str,
+    value: Any,
+    bold: bool = False,
+) -> None:
+    if value is None or value == "":
+        if bold:
+            sheet.write_blank(row, col, None, formats.get("text", bold=True))
+        return
+    if kind in {"money", "decimal"}:
+        places = decimal_places(value) if kind == "decimal" else 2
+        sheet.write_number(
+            row, col, float(Decimal(str(value))), formats.get(kind, places, bold)
+        )
+    elif kind == "int":
+        sheet.write_number(row, col, int(value), formats.get("int", bold=bold))
+    elif kind == "date":
+        sheet.write_datetime(row, col, to_date(value), formats.get("date", bold=bold))
+    elif kind == "bool":
+        sheet.write_boolean(row, col, bool(value), formats.get("text", bold=bold))
+    else:
+        # write_string never turns "=..." into a formula.
+        sheet.write_string(row, col, str(value), formats.get("text", bold=bold))
+
+
+def column_letter(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = chr(65 + remainder) + letters
+    return letters
+
+
+WIDTHS = {"text": 22, "money": 16, "decimal": 12, "int": 10, "date": 12, "bool": 10}
+
+
+def write_table(
+    workbook: xlsxwriter.Workbook,
+    formats: Formats,
+    table: Table,
+    document: dict[str, Any],
+) -> None:
+    sheet = workbook.add_worksheet(table.title[:31])
+    columns = table.columns(document)
+    for index, column in enumerate(columns):
+        sheet.set_column(
+            index, index, max(WIDTHS[column.kind], min(len(column.title) + 2, 30))
+        )
+    header = formats.get("header")
+    for index, column in enumerate(columns):
+        sheet.write_string(0, index, column.title, header)
+    sums = [Decimal(0)] * len(columns)
+    row_index = 0
+    for row in table.rows(document):
+        row_index += 1
+        for index, column in enumerate(columns):
+            value = column.get(row)
+            write_cell(sheet, formats, row_index, index, column.kind, value)
+            if column.total and value not in (None, ""):
+                sums[index] += Decimal(str(value))
+    last = max(row_index, 1)
+    sheet.freeze_panes(1, 0)
+    sheet.autofilter(0, 0, last, len(columns) - 1)
+    if not table.total_row:
+        return
+    totals = document.get(table.totals) or {} if table.totals else {}
+    total_row = row_index + 1
+    for index, column in enumerate(columns):
+        if index == 0 and not column.total:
+            sheet.write_string(total_row, 0, "Total", formats.get("text", bold=True))
+        elif column.total:
+            cell_format = formats.get(column.kind, 2, bold=True)
+            cached: float | int = (
+                int(sums[index]) if column.kind == "int" else float(sums[index])
+            )
+            if row_index:
+                letter = column_letter(index)
+                sheet.write_formula(
+                    total_row,
+                    index,
+                    f"=SUM({letter}2:{letter}{row_index + 1})",
+                    cell_format,
+                    cached,
+                )
+            else:
+                sheet.write_number(total_row, index, 0, cell_format)
+        elif column.key in totals:
+            write_cell(
+                sheet, formats, total_row, index, column.kind, totals[column.key], True
+            )
+        else:
+            sheet.write_blank(total_row, index, None, formats.get("text", bold=True))
+
+
+def write_info(
+    workbook: xlsxwriter.Workbook,
+    formats: Formats,
+    report: Report,
+    document: dict[str, Any],
+) -> None:
+    values = document.get(report.info_member) if report.info_member else document
+    values = values or {}
+    sheet = workbook.add_worksheet("Report")
+    sheet.set_column(0, 0, 24)
+    sheet.set_column(1, 1, 30)
+    for index, column in enumerate(report.info):
+        sheet.write_string(index, 0, column.title, formats.get("text", bold=True))
+        write_cell(sheet, formats, index, 1, column.kind, column.get(values))
+
+
+def render_xlsx(query: ReportQuery, document: dict[str, Any]) -> bytes:
+    """Every table of the report on a sheet of its own (bold frozen header,
+    autofilter, numbers and dates typed, a totals row of SUM formulas with
+    their values), then the report's parameters on a "Report" sheet."""
+    output = io.BytesIO()
+    workbook = xlsxwriter.Workbook(
+        output,
+        {
+            # Rows go to a temporary file as they are written.
+            "constant_memory": True,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+        },
+    )
+    workbook.set_properties({"created": XLSX_CREATED})
+    formats = Formats(workbook)
+    for table in query.report.tables:
+        write_table(workbook, formats, table, document)
+    if query.report.info:
+        write_info(workbook, formats, query.report, document)
+    workbook.close()
+    return output.getvalue()
