@@ -92,3 +92,13 @@ class CareDateError(ValidationError):
 
 class ReminderError(AccessError):
     pass
+
+
+class ReportPeriodError(UserError):
+    "A report parameter (month, period, dates, grouping) is not valid"
+    pass
+
+
+class ReportNoFiguresError(UserError):
+    "The report has no figures yet (draft evaluation, nothing applied)"
+    pass

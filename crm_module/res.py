@@ -8,3 +8,5 @@ class UserApplication(metaclass=PoolMeta):
     def __setup__(cls):
         super().__setup__()
         cls.application.selection.append(('crm_sync', "CRM Sales Sync"))
+        cls.application.selection.append(
+            ('crm_reports', "CRM Finance Reports"))
