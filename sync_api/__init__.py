@@ -77,7 +77,9 @@ def register_blueprints(app: Flask) -> None:
 def register_commands(app: Flask) -> None:
     """Add the API's own command groups to ``flask --app sync_api``."""
     from sync_api.commands.keys import keys
+    from sync_api.commands.reports import reports
     from sync_api.commands.sync import sync
 
     app.cli.add_command(keys)
     app.cli.add_command(sync)
+    app.cli.add_command(reports)

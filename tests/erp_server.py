@@ -2,9 +2,10 @@
 
 Built the way .ci/demo.sh builds the demo: trytond-admin on a new SQLite
 file, crm_module activated, the demo company and customers loaded with
-``fixtures.load_demo --phase base`` and a ``crm_sync`` application key made
-with ``--phase erp-key``. Everything runs in subprocesses: the test process
-never imports trytond.
+``fixtures.load_demo --phase base``, a ``crm_sync`` application key made
+with ``--phase erp-key`` and ``crm_reports`` keys (a finance user's and a
+plain user's) made with ``--phase reports-key --with-plain-user``.
+Everything runs in subprocesses: the test process never imports trytond.
 """
 
 import os
@@ -63,6 +64,10 @@ class ErpServer:
         self.port = free_port()
         self.process: subprocess.Popen | None = None
         self.key = ""
+        # crm_reports keys: of the user "finance" (group CRM Finance) and of
+        # the user "plain" (no CRM group, whom the ERP refuses the figures).
+        self.reports_key = ""
+        self.plain_reports_key = ""
         self.log = directory / "trytond.log"
 
     @property
@@ -126,6 +131,26 @@ class ErpServer:
             python, "-m", "fixtures.load_demo", self.database, "--phase", "erp-key"
         )
         self.key = output.strip().splitlines()[-1]
+        self.make_reports_keys()
+
+    def make_reports_keys(self) -> None:
+        "The finance and plain users' crm_reports keys"
+        output = self.run(
+            sys.executable,
+            "-m",
+            "fixtures.load_demo",
+            self.database,
+            "--phase",
+            "reports-key",
+            "--with-plain-user",
+        )
+        self.reports_key, self.plain_reports_key = output.strip().splitlines()[-2:]
+
+    def build_golden(self) -> None:
+        "The hand-made data set of the report tests, and the reports keys"
+        self.create()
+        self.run(sys.executable, "-m", "fixtures.golden_reports", self.database)
+        self.make_reports_keys()
 
     def build_demo(self) -> None:
         "The whole demo, as make demo builds it, with Chinese loaded"

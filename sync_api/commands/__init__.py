@@ -1,1 +1,2 @@
-"""Command groups of ``flask --app sync_api``: ``keys`` and ``sync``."""
+"""Command groups of ``flask --app sync_api``: ``keys``, ``sync`` and
+``reports``."""
