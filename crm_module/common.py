@@ -233,6 +233,38 @@ def invalidate_cache(Model, ids):
                 cache_cls.pop(id_, None)
 
 
+def sql_date(value):
+    "Read a date column the same on every backend"
+    if isinstance(value, str):
+        return dt.date.fromisoformat(value[:10])
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return value
+
+
+def report_date(value):
+    "Return a date (or the date of a timestamp) as ISO text for the reports"
+    value = sql_date(value)
+    return value.isoformat() if value is not None else None
+
+
+def report_decimal(value, digits):
+    """Return value as the decimal text a screen shows with digits decimals.
+
+    Floats are rounded from their exact binary value, half away from zero,
+    as the client rounds them; Numeric values from SQLite may come back with
+    any number of decimals."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        value = Decimal(value)
+    elif not isinstance(value, Decimal):
+        value = Decimal(str(value))
+    return format(
+        value.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP),
+        'f')
+
+
 def today():
     """Return today's date for the relationship rules.
 

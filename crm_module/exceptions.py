@@ -96,9 +96,11 @@ class ReminderError(AccessError):
 
 class ReportPeriodError(UserError):
     "A report parameter (month, period, dates, grouping) is not valid"
-    pass
+
+
+class ReportNotFoundError(UserError):
+    "The record a report is asked for does not exist or cannot be read"
 
 
 class ReportNoFiguresError(UserError):
     "The report has no figures yet (draft evaluation, nothing applied)"
-    pass

@@ -1,4 +1,3 @@
-import datetime as dt
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from sql import Literal, Null
@@ -14,7 +13,7 @@ from trytond.pyson import Eval
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
-from .common import add_interval, today
+from .common import add_interval, sql_date, today
 from .exceptions import VisitPolicyError, VisitValidationError
 
 LEVELS = [
@@ -396,7 +395,7 @@ class VisitCompliance(ModelSQL, ModelView):
         cursor.execute(*query.select(query.id, query.last_visit,
                 query.tier_since, query.interval, query.interval_unit))
         ids = [id_ for id_, last_visit, since, interval, unit in cursor
-            if cls.compute_due(_date(last_visit), _date(since), interval,
+            if cls.compute_due(sql_date(last_visit), sql_date(since), interval,
                 unit, date)[2]]
         return [('id', 'in' if wanted else 'not in', ids)]
 
@@ -405,15 +404,6 @@ class VisitCompliance(ModelSQL, ModelView):
         if not employee:
             employee = self.party.crm_account_manager
         return employee.id if employee else None
-
-
-def _date(value):
-    "Read a date column the same on every backend"
-    if isinstance(value, str):
-        return dt.date.fromisoformat(value[:10])
-    if isinstance(value, dt.datetime):
-        return value.date()
-    return value
 
 
 def required_visits(interval, unit, from_date, to_date):
@@ -500,8 +490,8 @@ class ManagerCompliance(ModelSQL, ModelView):
     @classmethod
     def _period(cls):
         context = Transaction().context
-        from_date = _date(context.get('from_date'))
-        to_date = _date(context.get('to_date')) or today()
+        from_date = sql_date(context.get('from_date'))
+        to_date = sql_date(context.get('to_date')) or today()
         if not from_date:
             from_date = to_date.replace(
                 month=1 if to_date.month <= 6 else 7, day=1)

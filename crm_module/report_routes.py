@@ -1,0 +1,218 @@
+"""HTTP routes from which finance reads the CRM figures as JSON.
+
+Authenticated with a ``res.user.application`` key of the ``crm_reports``
+application; the routes read in a read-only transaction with the access
+rights and record rules of the key's user. The figures come from class
+methods of the models, the very ones the screens use; a route only parses
+its parameters and turns errors into JSON answers (REPORTS_CONTRACT.md).
+"""
+import datetime as dt
+import functools
+import re
+
+from trytond.i18n import gettext
+from trytond.model.exceptions import AccessError
+from trytond.exceptions import UserError
+from trytond.protocols.wrappers import (
+    HTTPStatus, allow_null_origin, user_application, with_pool,
+    with_transaction)
+from trytond.transaction import Transaction
+from trytond.wsgi import app
+
+from .exceptions import (
+    ReportNoFiguresError, ReportNotFoundError, ReportPeriodError)
+from .routes import _company_context, _json
+
+crm_reports = user_application('crm_reports')
+
+PREFIX = '/<database_name>/crm/reports'
+DEFAULT_LIMIT = 1000
+MAX_LIMIT = 10000
+GROUP_BY = ['category', 'severity', 'department', 'customer', 'month']
+
+_DATE = re.compile(r'^\d{4}-\d{2}-\d{2}$')
+_MONTH = re.compile(r'^(\d{4})-(\d{2})$')
+_PERIOD = re.compile(
+    r'^(?P<year>\d{4})(?:-(?:H(?P<half>[12])|Q(?P<quarter>[1-4])'
+    r'|(?P<month>\d{2})))?$')
+
+# Error answers: (exception class, HTTP status, error code), first match wins
+ERRORS = [
+    (ReportPeriodError, HTTPStatus.BAD_REQUEST, 'invalid_parameter'),
+    (ReportNotFoundError, HTTPStatus.NOT_FOUND, 'not_found'),
+    (ReportNoFiguresError, HTTPStatus.CONFLICT, 'no_figures'),
+    (AccessError, HTTPStatus.FORBIDDEN, 'forbidden'),
+    (UserError, HTTPStatus.BAD_REQUEST, 'invalid_parameter'),
+    ]
+
+
+def invalid(field, message, **variables):
+    "Return the error of a bad query parameter field"
+    error = ReportPeriodError(gettext(message, **variables))
+    error.field = field
+    return error
+
+
+def report_route(path, field=None):
+    """Register a GET report route under PREFIX.
+
+    The decorated function receives the request and the pool and returns
+    the report as a dict; field names the parameter that report errors
+    without their own field are about."""
+    def decorator(func):
+        @app.route(PREFIX + path, methods=['GET'])
+        @allow_null_origin
+        @with_pool
+        @with_transaction(readonly=True)
+        @crm_reports
+        @functools.wraps(func)
+        def wrapper(request, pool, **kwargs):
+            context = _company_context(pool)
+            context['_check_access'] = True
+            with Transaction().set_context(context):
+                try:
+                    return _json(func(request, pool, **kwargs))
+                except UserError as error:
+                    return _error(error, field)
+        return wrapper
+    return decorator
+
+
+def _error(error, field):
+    status, code = next((status, code) for class_, status, code in ERRORS
+        if isinstance(error, class_))
+    return _json({
+            'error': code,
+            'message': error.message,
+            'field': getattr(error, 'field', field),
+            }, status)
+
+
+def parse_page(request):
+    "Return the offset and limit of a paginated report"
+    offset = _integer(request, 'offset')
+    if offset is None:
+        offset = 0
+    elif offset < 0:
+        raise invalid('offset', 'crm_module.msg_report_offset',
+            parameter='offset', value=request.args['offset'])
+    limit = _integer(request, 'limit')
+    if limit is None:
+        limit = DEFAULT_LIMIT
+    elif not 1 <= limit <= MAX_LIMIT:
+        raise invalid('limit', 'crm_module.msg_report_integer',
+            parameter='limit', value=request.args['limit'], minimum=1,
+            maximum=MAX_LIMIT)
+    return offset, limit
+
+
+def _integer(request, name):
+    "Return the integer parameter name, None if missing, -1 if not one"
+    value = request.args.get(name)
+    if value is None:
+        return None
+    if re.fullmatch(r'[0-9]{1,18}', value):
+        return int(value)
+    return -1
+
+
+def parse_date(request, name):
+    "Return the required date parameter name (YYYY-MM-DD)"
+    value = request.args.get(name, '')
+    try:
+        if _DATE.match(value):
+            return dt.date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise invalid(name, 'crm_module.msg_report_date',
+        parameter=name, value=value)
+
+
+def parse_month(request, name='month'):
+    "Return the first day of the month parameter (YYYY-MM)"
+    value = request.args.get(name, '')
+    match = _MONTH.match(value)
+    if match and 1 <= int(match.group(2)) <= 12:
+        return dt.date(int(match.group(1)), int(match.group(2)), 1)
+    raise invalid(name, 'crm_module.msg_report_month',
+        parameter=name, value=value)
+
+
+def parse_period(request, name='period'):
+    """Return the first and last day of the period parameter: a year, a
+    half (YYYY-H1), a quarter (YYYY-Q1) or a month (YYYY-MM)"""
+    value = request.args.get(name, '')
+    match = _PERIOD.match(value)
+    if match:
+        year = int(match.group('year'))
+        if match.group('half'):
+            first, months = (int(match.group('half')) - 1) * 6 + 1, 6
+        elif match.group('quarter'):
+            first, months = (int(match.group('quarter')) - 1) * 3 + 1, 3
+        elif match.group('month'):
+            first, months = int(match.group('month')), 1
+        else:
+            first, months = 1, 12
+        if year >= 1 and 1 <= first <= 12:
+            start = dt.date(year, first, 1)
+            index = year * 12 + first - 1 + months
+            end = (dt.date(index // 12, index % 12 + 1, 1)
+                - dt.timedelta(days=1))
+            return value, start, end
+    raise invalid(name, 'crm_module.msg_report_period', value=value)
+
+
+@report_route('/evaluations')
+def evaluations(request, pool):
+    "The evaluations, newest period first"
+    Evaluation = pool.get('crm.evaluation')
+    offset, limit = parse_page(request)
+    return Evaluation.report_list(offset, limit)
+
+
+@report_route('/evaluations/<int:evaluation_id>')
+def evaluation(request, pool, evaluation_id):
+    "One evaluation with its lines in rank order"
+    Evaluation = pool.get('crm.evaluation')
+    offset, limit = parse_page(request)
+    return Evaluation.report_lines(evaluation_id, offset, limit)
+
+
+@report_route('/tiers')
+def tiers(request, pool):
+    "The customers with a tier and their tier history"
+    History = pool.get('crm.tier.history')
+    offset, limit = parse_page(request)
+    return History.report_roster(offset, limit)
+
+
+@report_route('/business-status', field='month')
+def business_status(request, pool):
+    "The monthly business status of the strategic and key customers"
+    BusinessStatus = pool.get('crm.business_status')
+    return BusinessStatus.report_data(parse_month(request))
+
+
+@report_route('/complaints')
+def complaints(request, pool):
+    "The complaint ledger figures of a date range by one grouping"
+    Ledger = pool.get('crm.complaint.ledger')
+    from_date = parse_date(request, 'from')
+    to_date = parse_date(request, 'to')
+    if from_date > to_date:
+        raise invalid('from', 'crm_module.msg_report_date_order',
+            from_date=from_date.isoformat(), to_date=to_date.isoformat())
+    group_by = request.args.get('group_by', 'category')
+    if group_by not in GROUP_BY:
+        raise invalid('group_by', 'crm_module.msg_report_group_by',
+            value=group_by, choices=', '.join(GROUP_BY))
+    return Ledger.report_groups(from_date, to_date, group_by)
+
+
+@report_route('/visits')
+def visits(request, pool):
+    "Visit compliance per account manager and per customer of a period"
+    Compliance = pool.get('crm.visit.compliance.manager')
+    period, from_date, to_date = parse_period(request)
+    data = Compliance.report_data(from_date, to_date)
+    return {'period': period, **data}
