@@ -201,13 +201,13 @@ def test_evaluation_report_is_the_hand_worked_figures_in_every_format(
     lines = {line["party_code"]: line for line in erp["lines"]}
 
     # 2024: G002 2,000,000 a month (cost 75 %), G003 500,000 (80 %),
-    # G001 100,000 (60 %), G004 10,000 + 5,000 (70 %), G005 nothing.
+    # G001 100,000 (60 %), G004 10,000 + 5,000 (70 %); G005 never bought
+    # and is not evaluated.
     assert [line["party_code"] for line in erp["lines"]] == [
         "G002",
         "G003",
         "G001",
         "G004",
-        "G005",
     ]
     expected = {
         "G002": ("24000000.00", "18000000.00", "6000000.00", 24, "key"),
@@ -225,8 +225,6 @@ def test_evaluation_report_is_the_hand_worked_figures_in_every_format(
             line["proposed_tier"],
             line["tier"],
         ) == (revenue, cost, margin, orders, tier, tier)
-    assert Decimal(lines["G005"]["revenue"]) == 0
-    assert lines["G005"]["proposed_tier"] == "potential"
     assert lines["G001"]["designated"] is True
     # 2023: G002 1.5 M a month, so growth (24 - 18) / 18 = 33.33 %.
     assert Decimal(lines["G002"]["previous_revenue"]) == Decimal("18000000")
@@ -236,7 +234,7 @@ def test_evaluation_report_is_the_hand_worked_figures_in_every_format(
         "gross_margin": "7684500.00",
         "order_count": 76,
     }
-    assert erp["total"] == 5
+    assert erp["total"] == 4
 
     # The API's JSON is the ERP's document; a page is the ERP's page.
     response = api.get(f"/evaluations/{evaluation_id}", reader, limit="100")
@@ -265,15 +263,15 @@ def test_evaluation_report_is_the_hand_worked_figures_in_every_format(
     header = assert_same_table(erp["lines"], csv_response, lines_sheet)
 
     # The totals row: SUM formulas whose cached values are the totals.
-    totals = dict(zip(header, lines_sheet[6], strict=True))
-    assert lines_sheet[6][0] == "Total"
+    totals = dict(zip(header, lines_sheet[5], strict=True))
+    assert lines_sheet[5][0] == "Total"
     assert totals["revenue"] == pytest.approx(31215000.00)
     assert totals["cost"] == pytest.approx(23530500.00)
     assert totals["gross_margin"] == pytest.approx(7684500.00)
     assert totals["order_count"] == 76
-    formula_row = xlsx_sheets(xlsx_response, data_only=False)["Evaluation lines"][6]
+    formula_row = xlsx_sheets(xlsx_response, data_only=False)["Evaluation lines"][5]
     formulas = dict(zip(header, formula_row, strict=True))
-    assert formulas["revenue"] == "=SUM(D2:D6)"
+    assert formulas["revenue"] == "=SUM(D2:D5)"
     report = dict(row[:2] for row in sheets["Report"])
     assert report["Name"] == "Calendar 2024"
     assert report["State"] == "applied"
@@ -300,13 +298,13 @@ def test_evaluation_list_newest_first(api, reader, golden):
 def test_tiers_roster_with_history(api, reader, golden):
     erp = erp_json(golden, "/tiers")
     roster = {c["party_code"]: (c["tier_code"], c["since"]) for c in erp["customers"]}
-    # Applied as on 2025-01-02: every customer got its first tier then.
+    # Applied as on 2025-01-02: every evaluated customer got its first
+    # tier then; G005, never evaluated, has none.
     assert roster == {
         "G001": ("strategic", "2025-01-02"),
         "G002": ("key", "2025-01-02"),
         "G003": ("major", "2025-01-02"),
         "G004": ("general", "2025-01-02"),
-        "G005": ("potential", "2025-01-02"),
     }
     # Ordered by tier (highest first) then code.
     assert [c["party_code"] for c in erp["customers"]] == [
@@ -314,7 +312,6 @@ def test_tiers_roster_with_history(api, reader, golden):
         "G002",
         "G003",
         "G004",
-        "G005",
     ]
     first = erp["customers"][0]
     assert first["account_manager"] == "Anna Account"
@@ -564,8 +561,13 @@ def problem_of(response, status):
         ("/visits", {"period": "2025-H3"}, "period"),
         ("/visits", {}, "period"),
         ("/complaints", {"from": "2025-07-01", "to": "2025-01-01"}, "from"),
-        ("/complaints", {"from": "2025-02-30"}, "from"),
-        ("/complaints", {"group_by": "colour"}, "group_by"),
+        ("/complaints", {"from": "2025-02-30", "to": "2025-03-01"}, "from"),
+        ("/complaints", {"to": "2025-03-01"}, "from"),
+        (
+            "/complaints",
+            {"from": "2025-01-01", "to": "2025-03-01", "group_by": "colour"},
+            "group_by",
+        ),
         ("/tiers", {"limit": "0"}, "limit"),
         ("/tiers", {"limit": "10001"}, "limit"),
         ("/evaluations", {"offset": "-1"}, "offset"),

@@ -425,7 +425,7 @@ REPORTS: dict[str, Report] = {
                 "to": check_date,
                 "group_by": check_group_by,
             },
-            required=(),
+            required=("from", "to"),
             tables=(
                 Table(
                     "groups",
