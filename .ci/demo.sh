@@ -18,6 +18,8 @@ READY="$DB_DIR/$DB.ready"
 PASSFILE="$ROOT/var/demo-password"
 ERP_KEY_FILE="$ROOT/var/erp-key"
 API_KEY_FILE="$ROOT/var/api-key"
+ERP_REPORTS_KEY_FILE="$ROOT/var/erp-reports-key"
+FINANCE_KEY_FILE="$ROOT/var/finance-api-key"
 API_DB="$ROOT/var/sync_api.sqlite"
 ERP_PORT="${CRM_ERP_PORT:-8000}"
 API_PORT="${CRM_API_PORT:-5000}"
@@ -48,7 +50,8 @@ need_sales=0
 if [[ "${DEMO_REBUILD:-0}" == 1 || ! -f "$READY" ]]; then
     # no ready marker: a first run, or an earlier run stopped half way
     log "creating the ERP database '$DB' (about a minute)"
-    rm -f "$DB_DIR/$DB.sqlite" "$READY" "$ERP_KEY_FILE" "$API_KEY_FILE"
+    rm -f "$DB_DIR/$DB.sqlite" "$READY" "$ERP_KEY_FILE" "$API_KEY_FILE" \
+        "$ERP_REPORTS_KEY_FILE" "$FINANCE_KEY_FILE"
     # The API's ledger belongs to the ERP it fed: start both anew.
     rm -f "$API_DB" "$API_DB-wal" "$API_DB-shm"
     : > "$DB_DIR/$DB.sqlite"
@@ -69,8 +72,17 @@ else
     "$VENV/bin/trytond-admin" -d "$DB" -u crm_module
 fi
 
+if [[ ! -s "$ERP_REPORTS_KEY_FILE" ]]; then
+    # also for a demo database made before the reports existed
+    log "making the user finance and its ERP key of the reports (crm_reports)"
+    "$VENV/bin/python" -m fixtures.load_demo "$DB" --phase reports-key \
+        | tail -n 1 > "$ERP_REPORTS_KEY_FILE"
+    chmod 600 "$ERP_REPORTS_KEY_FILE"
+fi
+
 export CRM_ERP_URL="http://127.0.0.1:$ERP_PORT" CRM_ERP_DATABASE="$DB"
 export CRM_ERP_KEY="$(cat "$ERP_KEY_FILE")"
+export CRM_ERP_REPORTS_KEY="$(cat "$ERP_REPORTS_KEY_FILE")"
 export CRM_API_DATABASE_URI="sqlite:///$API_DB"
 "$VENV/bin/flask" --app sync_api db upgrade
 if [[ ! -s "$API_KEY_FILE" ]]; then
@@ -79,6 +91,11 @@ if [[ ! -s "$API_KEY_FILE" ]]; then
     chmod 600 "$API_KEY_FILE"
 fi
 API_KEY="$(cat "$API_KEY_FILE")"
+if [[ ! -s "$FINANCE_KEY_FILE" ]]; then
+    "$VENV/bin/flask" --app sync_api keys create --name finance \
+        --scope reports:read 2>/dev/null | tail -n 1 > "$FINANCE_KEY_FILE"
+    chmod 600 "$FINANCE_KEY_FILE"
+fi
 
 pids=()
 stop() {
@@ -124,6 +141,11 @@ cat <<MSG
                    $API_KEY
                    curl -H "Authorization: Bearer \$(cat var/api-key)" \\
                         http://127.0.0.1:$API_PORT/api/v1/sync/status
+  Finance reports: key of scope reports:read in var/finance-api-key (README
+                   "Reports for finance"), e.g. the tiers as a spreadsheet:
+                   curl -H "Authorization: Bearer \$(cat var/finance-api-key)" \\
+                        -OJ "http://127.0.0.1:$API_PORT/api/v1/reports/tiers?format=xlsx"
+                   ERP user "finance" (group CRM Finance), same password
 
   Press Ctrl-C to stop.
 MSG
