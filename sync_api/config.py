@@ -96,6 +96,9 @@ class Config(Defaults):
         self.SYNC_BATCH_SIZE = int(
             _float_from_environment("CRM_SYNC_BATCH_SIZE", self.SYNC_BATCH_SIZE)
         )
+        self.REPORTS_PAGE_SIZE = int(
+            _float_from_environment("CRM_REPORTS_PAGE_SIZE", self.REPORTS_PAGE_SIZE)
+        )
         self.SYNC_LEASE_SECONDS = _float_from_environment(
             "CRM_SYNC_LEASE_SECONDS", self.SYNC_LEASE_SECONDS
         )
