@@ -189,8 +189,9 @@ def tiers(request, pool):
 @report_route('/business-status', field='month')
 def business_status(request, pool):
     "The monthly business status of the strategic and key customers"
+    month = parse_month(request)
     BusinessStatus = pool.get('crm.business_status')
-    return BusinessStatus.report_data(parse_month(request))
+    return BusinessStatus.report_data(month)
 
 
 @report_route('/complaints')

@@ -13,7 +13,7 @@ from trytond.pyson import Eval
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
-from .common import add_interval, sql_date, today
+from .common import add_interval, report_date, report_decimal, sql_date, today
 from .exceptions import VisitPolicyError, VisitValidationError
 
 LEVELS = [
@@ -399,6 +399,32 @@ class VisitCompliance(ModelSQL, ModelView):
                 unit, date)[2]]
         return [('id', 'in' if wanted else 'not in', ids)]
 
+    @classmethod
+    def period_figures(cls, rows, from_date, to_date):
+        """Return for each row (company, party, level, interval, unit) the
+        visits required in the period and the visits done in it, at most
+        the required number"""
+        pool = Pool()
+        Visit = pool.get('crm.visit')
+        visit = Visit.__table__()
+        cursor = Transaction().connection.cursor()
+        done_counts = {}
+        parties = list({r[1] for r in rows})
+        for sub_ids in grouped_slice(parties, backend.MAX_QUERY_PARAMS):
+            cursor.execute(*visit.select(
+                    visit.company, visit.party, visit.level, Count(Literal(1)),
+                    where=visit.party.in_(list(sub_ids))
+                    & (visit.date >= from_date) & (visit.date <= to_date),
+                    group_by=[visit.company, visit.party, visit.level]))
+            for company, party, level, count in cursor:
+                done_counts[company, party, level] = count
+        figures = []
+        for company, party, level, interval, unit in rows:
+            needed = required_visits(interval, unit, from_date, to_date)
+            figures.append((needed,
+                    min(done_counts.get((company, party, level), 0), needed)))
+        return figures
+
     def get_responsible(self, name):
         employee = getattr(self.party, LEVEL_RESPONSIBLE[self.level], None)
         if not employee:
@@ -416,6 +442,14 @@ def required_visits(interval, unit, from_date, to_date):
         count += 1
         start = add_interval(from_date, interval * count, unit)
     return count
+
+
+def compliance_rate(done, required):
+    "Return the share of required visits done as a percentage, or None"
+    if not required:
+        return None
+    return (Decimal(done) * 100 / required).quantize(
+        Decimal('0.01'), rounding=ROUND_HALF_EVEN)
 
 
 class ComplianceContext(ModelView):
@@ -501,8 +535,6 @@ class ManagerCompliance(ModelSQL, ModelView):
     def get_compliance(cls, managers, names):
         pool = Pool()
         Compliance = pool.get('crm.visit.compliance')
-        Visit = pool.get('crm.visit')
-        visit = Visit.__table__()
         cursor = Transaction().connection.cursor()
         from_date, to_date = cls._period()
 
@@ -515,34 +547,108 @@ class ManagerCompliance(ModelSQL, ModelView):
                     query.interval_unit,
                     where=query.account_manager.in_(list(sub_ids))))
             rows.extend(cursor)
-        done_counts = {}
-        parties = list({r[2] for r in rows})
-        for sub_ids in grouped_slice(parties, backend.MAX_QUERY_PARAMS):
-            cursor.execute(*visit.select(
-                    visit.company, visit.party, visit.level, Count(Literal(1)),
-                    where=visit.party.in_(list(sub_ids))
-                    & (visit.date >= from_date) & (visit.date <= to_date),
-                    group_by=[visit.company, visit.party, visit.level]))
-            for company, party, level, count in cursor:
-                done_counts[company, party, level] = count
+        figures = Compliance.period_figures(
+            [r[1:] for r in rows], from_date, to_date)
 
         required = {m.id: 0 for m in managers}
         done = {m.id: 0 for m in managers}
-        for manager, company, party, level, interval, unit in rows:
-            needed = required_visits(interval, unit, from_date, to_date)
+        for (manager, *_), (needed, visited) in zip(
+                rows, figures, strict=True):
             required[manager] += needed
-            done[manager] += min(
-                done_counts.get((company, party, level), 0), needed)
+            done[manager] += visited
         result = {n: {} for n in names}
         for manager in managers:
             values = {
                 'required': required[manager.id],
                 'done': done[manager.id],
-                'rate': (Decimal(done[manager.id]) * 100
-                    / required[manager.id]).quantize(
-                    Decimal('0.01'), rounding=ROUND_HALF_EVEN)
-                if required[manager.id] else None,
+                'rate': compliance_rate(done[manager.id], required[manager.id]),
                 }
             for name in names:
                 result[name][manager.id] = values[name]
         return result
+
+    @classmethod
+    def report_data(cls, from_date, to_date):
+        """Return the finance report of visit compliance in a period: the
+        figures of this screen per account manager and those of each
+        customer and required level, as the reports contract describes"""
+        pool = Pool()
+        ModelAccess = pool.get('ir.model.access')
+        Compliance = pool.get('crm.visit.compliance')
+        Party = pool.get('party.party')
+        Tier = pool.get('crm.tier')
+        Employee = pool.get('company.employee')
+        for Model in [Compliance, Party, Tier, Employee]:
+            ModelAccess.check(Model.__name__, 'read')
+        with Transaction().set_context(from_date=from_date, to_date=to_date):
+            managers = cls.search([])
+            figures = cls.get_compliance(managers, ['required', 'done', 'rate'])
+        names = {e.id: e.rec_name
+            for e in Employee.browse([m.employee.id for m in managers])}
+        manager_rows = sorted(({
+                    'employee': names[m.employee.id],
+                    'customers': m.customers,
+                    'required': figures['required'][m.id],
+                    'done': figures['done'][m.id],
+                    'rate': report_decimal(
+                        figures['rate'][m.id], cls.rate.digits[1]),
+                    } for m in managers),
+            key=lambda r: r['employee'])
+
+        query = Compliance.table_query()
+        party = Party.__table__()
+        tier = Tier.__table__()
+        employee = Employee.__table__()
+        manager = Party.__table__()
+        level_order = Case(*((query.level == level, i)
+                for i, (level, _) in enumerate(LEVELS)), else_=len(LEVELS))
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*query
+            .join(party, condition=query.party == party.id)
+            .join(tier, condition=query.tier == tier.id)
+            .join(employee, 'LEFT',
+                condition=query.account_manager == employee.id)
+            .join(manager, 'LEFT', condition=employee.party == manager.id)
+            .select(
+                query.company, query.party, query.level, query.interval,
+                query.interval_unit, party.code, party.name, tier.code,
+                manager.name, query.last_visit, query.tier_since,
+                where=query.id.in_(Compliance.search([], query=True)),
+                order_by=[party.code, query.party, level_order]))
+        rows = list(cursor)
+        figures = Compliance.period_figures(
+            [r[:5] for r in rows], from_date, to_date)
+        date = today()
+        customers = []
+        for row, (required, done) in zip(rows, figures, strict=True):
+            (_, _, level, interval, unit, code, name, tier_code,
+                account_manager, last_visit, tier_since) = row
+            last_visit = sql_date(last_visit)
+            due, days, _ = Compliance.compute_due(
+                last_visit, sql_date(tier_since), interval, unit, date)
+            customers.append({
+                    'party_code': code,
+                    'party_name': name,
+                    'tier_code': tier_code,
+                    'level': level,
+                    'account_manager': account_manager,
+                    'last_visit': report_date(last_visit),
+                    'next_due': report_date(due),
+                    'overdue_days': days,
+                    'required': required,
+                    'done': done,
+                    })
+        required = sum(c['required'] for c in customers)
+        done = sum(c['done'] for c in customers)
+        return {
+            'from': from_date.isoformat(),
+            'to': to_date.isoformat(),
+            'managers': manager_rows,
+            'customers': customers,
+            'totals': {
+                'required': required,
+                'done': done,
+                'rate': report_decimal(
+                    compliance_rate(done, required), cls.rate.digits[1]),
+                },
+            }
