@@ -92,3 +92,11 @@ class CareDateError(ValidationError):
 
 class ReminderError(AccessError):
     pass
+
+
+class ReportPeriodError(UserError):
+    pass
+
+
+class ReportNoFiguresError(UserError):
+    pass
