@@ -5,13 +5,15 @@ from trytond.transaction import Transaction, without_check_access
 
 # The shipped tier policy (DOMAIN section 1), highest first:
 # (code, English name, Chinese name, annual amount from, share above,
-#  designated only, without sales)
+#  designated only, without sales, in the monthly status report)
 DEFAULT_TIERS = [
-    ('strategic', "Strategic", "战略客户", None, None, True, False),
-    ('key', "Key", "重点客户", Decimal('20000000.00'), Decimal('3.00'), False, False),
-    ('major', "Major", "主要客户", Decimal('5000000.00'), None, False, False),
-    ('general', "General", "一般客户", None, None, False, False),
-    ('potential', "Potential", "潜在客户", None, None, False, True),
+    ('strategic', "Strategic", "战略客户", None, None, True, False, True),
+    ('key', "Key", "重点客户", Decimal('20000000.00'), Decimal('3.00'), False,
+        False, True),
+    ('major', "Major", "主要客户", Decimal('5000000.00'), None, False, False,
+        False),
+    ('general', "General", "一般客户", None, None, False, False, False),
+    ('potential', "Potential", "潜在客户", None, None, False, True, False),
     ]
 
 
@@ -60,7 +62,7 @@ class Company(metaclass=PoolMeta):
             if company in have_tiers:
                 continue
             for sequence, (code, name, _, amount, share, designated,
-                    no_sales) in enumerate(DEFAULT_TIERS, 1):
+                    no_sales, status_report) in enumerate(DEFAULT_TIERS, 1):
                 vlist.append({
                         'company': company.id,
                         'sequence': sequence * 10,
@@ -70,6 +72,7 @@ class Company(metaclass=PoolMeta):
                         'min_share': share,
                         'designated_only': designated,
                         'no_sales': no_sales,
+                        'status_report': status_report,
                         })
         with Transaction().set_context(language='en'):
             tiers = Tier.create(vlist)

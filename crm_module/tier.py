@@ -14,6 +14,7 @@ from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
 from .common import report_date
+from .company import DEFAULT_TIERS
 from .exceptions import TierInUseError, TierValidationError
 
 
@@ -46,6 +47,10 @@ class Tier(sequence_ordered(), DeactivableMixin, ModelSQL, ModelView):
     no_sales = fields.Boolean(
         "Without Sales",
         help="The tier of customers without sales in the evaluated period.")
+    status_report = fields.Boolean(
+        "In Monthly Status Report",
+        help="Customers of this tier at the end of a month are listed in "
+        "the monthly business status report of that month.")
     description = fields.Text("Description", translate=True)
 
     @classmethod
@@ -59,8 +64,27 @@ class Tier(sequence_ordered(), DeactivableMixin, ModelSQL, ModelView):
         cls._sql_indexes.add(Index(t, (t.company, Index.Equality())))
 
     @classmethod
+    def __register__(cls, module):
+        table_h = cls.__table_handler__(module)
+        created = not table_h.column_exist('status_report')
+        super().__register__(module)
+        if created:
+            # Tiers that exist before the flag: report the shipped ones
+            # that the report is written for (DOMAIN section 5).
+            table = cls.__table__()
+            cursor = Transaction().connection.cursor()
+            cursor.execute(*table.update(
+                    [table.status_report], [True],
+                    where=table.code.in_(
+                        [t[0] for t in DEFAULT_TIERS if t[7]])))
+
+    @classmethod
     def default_company(cls):
         return Transaction().context.get('company')
+
+    @classmethod
+    def default_status_report(cls):
+        return False
 
     @classmethod
     def default_designated_only(cls):
