@@ -45,7 +45,7 @@ class PageProgress:
             self.bar = click.progressbar(
                 length=max(total, 1),
                 label="Fetching rows from the ERP",
-                file=click.get_text_stream("stderr"),
+                file=sys.stderr,
             )
             self.bar.__enter__()
         self.bar.update(done - self.done)

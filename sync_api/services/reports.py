@@ -334,7 +334,7 @@ def check_limit(value: str) -> str:
 
 
 def safe_name(*parts: object) -> str:
-    return "-".join(re.sub(r"[^A-Za-z0-9._]+", "_", str(p)) for p in parts if p)
+    return "-".join(re.sub(r"[^A-Za-z0-9._-]+", "_", str(p)) for p in parts if p)
 
 
 REPORTS: dict[str, Report] = {
