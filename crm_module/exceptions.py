@@ -95,12 +95,12 @@ class ReminderError(AccessError):
 
 
 class ReportPeriodError(UserError):
-    "A report parameter (month, period, dates, grouping) is not valid"
-
-
-class ReportNotFoundError(UserError):
-    "The record a report is asked for does not exist or cannot be read"
+    pass
 
 
 class ReportNoFiguresError(UserError):
-    "The report has no figures yet (draft evaluation, nothing applied)"
+    pass
+
+
+class ReportNotFoundError(UserError):
+    pass

@@ -57,8 +57,8 @@ def report_route(path, field=None):
     """Register a GET report route under PREFIX.
 
     The decorated function receives the request and the pool and returns
-    the report as a dict; field names the parameter that report errors
-    without their own field are about."""
+    the report as a dict; field names the parameter that bad parameter
+    errors without their own field are about."""
     def decorator(func):
         @app.route(PREFIX + path, methods=['GET'])
         @allow_null_origin
@@ -81,6 +81,8 @@ def report_route(path, field=None):
 def _error(error, field):
     status, code = next((status, code) for class_, status, code in ERRORS
         if isinstance(error, class_))
+    if status != HTTPStatus.BAD_REQUEST:
+        field = None
     return _json({
             'error': code,
             'message': error.message,
