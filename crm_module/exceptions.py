@@ -14,6 +14,10 @@ class WorkflowStateError(AccessError):
     pass
 
 
+class ReportNotFoundError(UserError):
+    pass
+
+
 class EvaluationOverrideError(ValidationError):
     pass
 
@@ -99,8 +103,4 @@ class ReportPeriodError(UserError):
 
 
 class ReportNoFiguresError(UserError):
-    pass
-
-
-class ReportNotFoundError(UserError):
     pass
