@@ -6,6 +6,7 @@ rights and record rules of the key's user. The figures come from class
 methods of the models, the very ones the screens use; a route only parses
 its parameters and turns errors into JSON answers (REPORTS_CONTRACT.md).
 """
+import calendar
 import datetime as dt
 import functools
 import re
@@ -134,8 +135,11 @@ def parse_month(request, name='month'):
     "Return the first day of the month parameter (YYYY-MM)"
     value = request.args.get(name, '')
     match = _MONTH.match(value)
-    if match and 1 <= int(match.group(2)) <= 12:
-        return dt.date(int(match.group(1)), int(match.group(2)), 1)
+    try:
+        if match:
+            return dt.date(int(match.group(1)), int(match.group(2)), 1)
+    except ValueError:
+        pass
     raise invalid(name, 'crm_module.msg_report_month',
         parameter=name, value=value)
 
@@ -155,11 +159,13 @@ def parse_period(request, name='period'):
             first, months = int(match.group('month')), 1
         else:
             first, months = 1, 12
-        if year >= 1 and 1 <= first <= 12:
+        last = first + months - 1
+        try:
             start = dt.date(year, first, 1)
-            index = year * 12 + first - 1 + months
-            end = (dt.date(index // 12, index % 12 + 1, 1)
-                - dt.timedelta(days=1))
+            end = dt.date(year, last, calendar.monthrange(year, last)[1])
+        except (ValueError, calendar.IllegalMonthError):
+            pass
+        else:
             return value, start, end
     raise invalid(name, 'crm_module.msg_report_period', value=value)
 
