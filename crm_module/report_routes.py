@@ -178,7 +178,7 @@ def evaluations(request, pool):
     return Evaluation.report_list(offset, limit)
 
 
-@report_route('/evaluations/<int:evaluation_id>')
+@report_route('/evaluations/<int(signed=True):evaluation_id>')
 def evaluation(request, pool, evaluation_id):
     "One evaluation with its lines in rank order"
     Evaluation = pool.get('crm.evaluation')
