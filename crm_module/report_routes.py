@@ -31,11 +31,12 @@ DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10000
 GROUP_BY = ['category', 'severity', 'department', 'customer', 'month']
 
-_DATE = re.compile(r'^\d{4}-\d{2}-\d{2}$')
-_MONTH = re.compile(r'^(\d{4})-(\d{2})$')
+# used with fullmatch; ASCII digits only
+_DATE = re.compile(r'[0-9]{4}-[0-9]{2}-[0-9]{2}')
+_MONTH = re.compile(r'([0-9]{4})-([0-9]{2})')
 _PERIOD = re.compile(
-    r'^(?P<year>\d{4})(?:-(?:H(?P<half>[12])|Q(?P<quarter>[1-4])'
-    r'|(?P<month>\d{2})))?$')
+    r'(?P<year>[0-9]{4})(?:-(?:H(?P<half>[12])|Q(?P<quarter>[1-4])'
+    r'|(?P<month>[0-9]{2})))?')
 
 # Error answers: (exception class, HTTP status, error code), first match wins
 ERRORS = [
@@ -123,7 +124,7 @@ def parse_date(request, name):
     "Return the required date parameter name (YYYY-MM-DD)"
     value = request.args.get(name, '')
     try:
-        if _DATE.match(value):
+        if _DATE.fullmatch(value):
             return dt.date.fromisoformat(value)
     except ValueError:
         pass
@@ -134,7 +135,7 @@ def parse_date(request, name):
 def parse_month(request, name='month'):
     "Return the first day of the month parameter (YYYY-MM)"
     value = request.args.get(name, '')
-    match = _MONTH.match(value)
+    match = _MONTH.fullmatch(value)
     try:
         if match:
             return dt.date(int(match.group(1)), int(match.group(2)), 1)
@@ -148,7 +149,7 @@ def parse_period(request, name='period'):
     """Return the first and last day of the period parameter: a year, a
     half (YYYY-H1), a quarter (YYYY-Q1) or a month (YYYY-MM)"""
     value = request.args.get(name, '')
-    match = _PERIOD.match(value)
+    match = _PERIOD.fullmatch(value)
     if match:
         year = int(match.group('year'))
         if match.group('half'):
