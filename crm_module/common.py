@@ -256,13 +256,17 @@ def report_decimal(value, digits):
     any number of decimals."""
     if value is None:
         return None
-    if isinstance(value, float):
-        value = Decimal(value)
-    elif not isinstance(value, Decimal):
-        value = Decimal(str(value))
-    return format(
-        value.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP),
-        'f')
+    if value.__class__ is not Decimal:
+        value = Decimal(value if isinstance(value, (float, int)) else str(value))
+    quantum = _QUANTUMS.get(digits)
+    if quantum is None:
+        return format(value.quantize(
+                Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP), 'f')
+    # str is faster than format and never uses an exponent at these digits
+    return str(value.quantize(quantum, rounding=ROUND_HALF_UP))
+
+
+_QUANTUMS = {d: Decimal(1).scaleb(-d) for d in range(6)}
 
 
 def today():

@@ -1405,13 +1405,13 @@ class ComplaintLedger(ModelSQL, ModelView):
         Department = pool.get('crm.department')
         ModelAccess.check(cls.__name__, 'read')
         cursor = Transaction().connection.cursor()
-        start = dt.datetime.combine(from_date, dt.time())
-        end = dt.datetime.combine(to_date + dt.timedelta(days=1), dt.time())
+        start = dt.datetime.combine(from_date, dt.time.min)
+        end = dt.datetime.combine(to_date, dt.time.max)
         # search applies the access rights and record rules of the user
         readable = Complaint.search([], query=True)
         c = cls._complaint_query(lambda complaint: (
                 complaint.received_at >= start)
-            & (complaint.received_at < end)
+            & (complaint.received_at <= end)
             & complaint.id.in_(readable))
         key = {
             'category': c.category,

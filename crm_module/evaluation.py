@@ -904,8 +904,10 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
         draft ones, which have no figures yet, ReportNoFiguresError."""
         pool = Pool()
         Line = pool.get('crm.evaluation.line')
+        # ids are 32-bit integers on every backend
         ids = cls.search([('id', '=', evaluation_id)], query=True)
-        evaluations = cls._report_rows(ids)
+        evaluations = (cls._report_rows(ids)
+            if 0 < evaluation_id < 2 ** 31 else [])
         if not evaluations:
             raise ReportNotFoundError(gettext(
                     'crm_module.msg_report_evaluation_unknown',

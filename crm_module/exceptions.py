@@ -14,6 +14,10 @@ class WorkflowStateError(AccessError):
     pass
 
 
+class ReportNotFoundError(UserError):
+    pass
+
+
 class EvaluationOverrideError(ValidationError):
     pass
 
@@ -95,12 +99,8 @@ class ReminderError(AccessError):
 
 
 class ReportPeriodError(UserError):
-    "A report parameter (month, period, dates, grouping) is not valid"
-
-
-class ReportNotFoundError(UserError):
-    "The record a report is asked for does not exist or cannot be read"
+    pass
 
 
 class ReportNoFiguresError(UserError):
-    "The report has no figures yet (draft evaluation, nothing applied)"
+    pass

@@ -6,6 +6,7 @@ rights and record rules of the key's user. The figures come from class
 methods of the models, the very ones the screens use; a route only parses
 its parameters and turns errors into JSON answers (REPORTS_CONTRACT.md).
 """
+import calendar
 import datetime as dt
 import functools
 import re
@@ -30,11 +31,12 @@ DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10000
 GROUP_BY = ['category', 'severity', 'department', 'customer', 'month']
 
-_DATE = re.compile(r'^\d{4}-\d{2}-\d{2}$')
-_MONTH = re.compile(r'^(\d{4})-(\d{2})$')
+# used with fullmatch; ASCII digits only
+_DATE = re.compile(r'[0-9]{4}-[0-9]{2}-[0-9]{2}')
+_MONTH = re.compile(r'([0-9]{4})-([0-9]{2})')
 _PERIOD = re.compile(
-    r'^(?P<year>\d{4})(?:-(?:H(?P<half>[12])|Q(?P<quarter>[1-4])'
-    r'|(?P<month>\d{2})))?$')
+    r'(?P<year>[0-9]{4})(?:-(?:H(?P<half>[12])|Q(?P<quarter>[1-4])'
+    r'|(?P<month>[0-9]{2})))?')
 
 # Error answers: (exception class, HTTP status, error code), first match wins
 ERRORS = [
@@ -57,8 +59,8 @@ def report_route(path, field=None):
     """Register a GET report route under PREFIX.
 
     The decorated function receives the request and the pool and returns
-    the report as a dict; field names the parameter that report errors
-    without their own field are about."""
+    the report as a dict; field names the parameter that bad parameter
+    errors without their own field are about."""
     def decorator(func):
         @app.route(PREFIX + path, methods=['GET'])
         @allow_null_origin
@@ -81,6 +83,8 @@ def report_route(path, field=None):
 def _error(error, field):
     status, code = next((status, code) for class_, status, code in ERRORS
         if isinstance(error, class_))
+    if status != HTTPStatus.BAD_REQUEST:
+        field = None
     return _json({
             'error': code,
             'message': error.message,
@@ -120,7 +124,7 @@ def parse_date(request, name):
     "Return the required date parameter name (YYYY-MM-DD)"
     value = request.args.get(name, '')
     try:
-        if _DATE.match(value):
+        if _DATE.fullmatch(value):
             return dt.date.fromisoformat(value)
     except ValueError:
         pass
@@ -131,9 +135,12 @@ def parse_date(request, name):
 def parse_month(request, name='month'):
     "Return the first day of the month parameter (YYYY-MM)"
     value = request.args.get(name, '')
-    match = _MONTH.match(value)
-    if match and 1 <= int(match.group(2)) <= 12:
-        return dt.date(int(match.group(1)), int(match.group(2)), 1)
+    match = _MONTH.fullmatch(value)
+    try:
+        if match:
+            return dt.date(int(match.group(1)), int(match.group(2)), 1)
+    except ValueError:
+        pass
     raise invalid(name, 'crm_module.msg_report_month',
         parameter=name, value=value)
 
@@ -142,7 +149,7 @@ def parse_period(request, name='period'):
     """Return the first and last day of the period parameter: a year, a
     half (YYYY-H1), a quarter (YYYY-Q1) or a month (YYYY-MM)"""
     value = request.args.get(name, '')
-    match = _PERIOD.match(value)
+    match = _PERIOD.fullmatch(value)
     if match:
         year = int(match.group('year'))
         if match.group('half'):
@@ -153,11 +160,13 @@ def parse_period(request, name='period'):
             first, months = int(match.group('month')), 1
         else:
             first, months = 1, 12
-        if year >= 1 and 1 <= first <= 12:
+        last = first + months - 1
+        try:
             start = dt.date(year, first, 1)
-            index = year * 12 + first - 1 + months
-            end = (dt.date(index // 12, index % 12 + 1, 1)
-                - dt.timedelta(days=1))
+            end = dt.date(year, last, calendar.monthrange(year, last)[1])
+        except (ValueError, calendar.IllegalMonthError):
+            pass
+        else:
             return value, start, end
     raise invalid(name, 'crm_module.msg_report_period', value=value)
 
@@ -170,7 +179,7 @@ def evaluations(request, pool):
     return Evaluation.report_list(offset, limit)
 
 
-@report_route('/evaluations/<int:evaluation_id>')
+@report_route('/evaluations/<int(signed=True):evaluation_id>')
 def evaluation(request, pool, evaluation_id):
     "One evaluation with its lines in rank order"
     Evaluation = pool.get('crm.evaluation')

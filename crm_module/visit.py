@@ -440,7 +440,10 @@ def required_visits(interval, unit, from_date, to_date):
     count, start = 0, from_date
     while start <= to_date:
         count += 1
-        start = add_interval(from_date, interval * count, unit)
+        try:
+            start = add_interval(from_date, interval * count, unit)
+        except (OverflowError, ValueError):
+            break  # the next window starts after the last date there is
     return count
 
 
