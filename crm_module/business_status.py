@@ -163,7 +163,8 @@ class BusinessStatus(Model):
         complaints = cls._complaints(company, month, month_end)
         visits = cls._visits(company, month, month_end)
 
-        trend_months = [month_add(month, -i) for i in range(11, -1, -1)]
+        trend_months = [(m, m.strftime('%Y-%m'))
+            for m in (month_add(month, -i) for i in range(11, -1, -1))]
         totals = dict.fromkeys(MONEY_FIELDS, Decimal(0))
         totals.update(dict.fromkeys(COUNT_FIELDS, 0))
         rows = []
@@ -213,9 +214,9 @@ class BusinessStatus(Model):
                 if row[name_] is not None:
                     row[name_] = str(row[name_])
             row['trend'] = [{
-                    'month': m.strftime('%Y-%m'),
+                    'month': label,
                     'sales': _amount(monthly.get(m, zero)),
-                    } for m in trend_months]
+                    } for m, label in trend_months]
             rows.append(row)
         for name_ in MONEY_FIELDS:
             totals[name_] = _amount(totals[name_])
@@ -479,9 +480,12 @@ class BusinessStatus(Model):
                 group_by=[visit.party, visit.level]))
         done_counts = {(party, level): count
             for party, level, count in cursor}
-        result = {}
+        result, requirements = {}, {}
         for party, level, interval, unit in rows:
-            needed = required_visits(interval, unit, month, month_end)
+            if (interval, unit) not in requirements:
+                requirements[interval, unit] = required_visits(
+                    interval, unit, month, month_end)
+            needed = requirements[interval, unit]
             done, required = result.get(party, (0, 0))
             result[party] = (
                 done + min(done_counts.get((party, level), 0), needed),
