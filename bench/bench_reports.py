@@ -350,6 +350,13 @@ def run(args, target, directory):
         lines = len(response.json()["lines"])
         result.update(evaluation_lines=lines, erp_evaluation_json_s=seconds)
         log(f"ERP route, evaluation of {lines:,} lines: {seconds:.3f} s")
+        result.update(render_seconds(response, evaluation_id, args.repeat))
+        log(
+            f"rendering alone, in this process: XLSX "
+            f"{result['evaluation_xlsx_render_s']:.3f} s "
+            f"({result['evaluation_xlsx_render_cpu_s']:.3f} s CPU), CSV "
+            f"{result['evaluation_csv_render_s']:.3f} s"
+        )
         for fmt, params in [("json", every_line), ("xlsx", {"format": "xlsx"})]:
             seconds, peak, size, response = measure(
                 session, reports + path, params, args.repeat, worker
@@ -396,6 +403,33 @@ def run(args, target, directory):
             api.wait(timeout=30)
         erp.terminate()
         erp.wait(timeout=30)
+
+
+def render_seconds(response, evaluation_id, repeat):
+    """Median wall and CPU seconds of rendering the ERP's evaluation as XLSX
+    and CSV, without HTTP: the API's own share of a file's time"""
+    from sync_api.erp import ErpDocument
+    from sync_api.services.reports import (
+        REPORTS,
+        FetchedReport,
+        parse_query,
+        render,
+    )
+
+    document = ErpDocument(response.content, response.json())
+    fetched = FetchedReport([document], document.data)
+    query = parse_query(REPORTS["evaluation"], {}, {"id": evaluation_id})
+    figures = {}
+    for fmt in ("xlsx", "csv"):
+        walls, cpus = [], []
+        for _ in range(repeat):
+            wall, cpu = time.perf_counter(), time.process_time()
+            render(fetched, query, fmt)
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+        figures[f"evaluation_{fmt}_render_s"] = round(statistics.median(walls), 3)
+        figures[f"evaluation_{fmt}_render_cpu_s"] = round(statistics.median(cpus), 3)
+    return figures
 
 
 def xlsx_rows(content):
@@ -448,7 +482,10 @@ def report(result):
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
     print(
         f"ERP route alone: evaluation {result['erp_evaluation_json_s']:.3f} s, "
-        f"business status {result['erp_business_status_json_s']:.3f} s"
+        f"business status {result['erp_business_status_json_s']:.3f} s; "
+        f"evaluation XLSX rendering alone {result['evaluation_xlsx_render_s']:.3f} s "
+        f"({result['evaluation_xlsx_render_cpu_s']:.3f} s CPU); load average "
+        f"{result['loadavg_end'][0]} on {os.cpu_count()} CPUs"
     )
     print("RESULT " + json.dumps(result, sort_keys=True), flush=True)
 
