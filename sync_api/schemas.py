@@ -29,6 +29,21 @@ QUANTITY_INTEGER_DIGITS = 12
 # Anchored at the end: validate.Regexp matches from the start only.
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 SOURCE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+# PostgreSQL text cannot hold NUL, and no database encoding holds a lone
+# surrogate (JSON allows "\ud800"): refused as the sender's error, the same
+# on every backend, instead of failing in the database with a 500.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# The largest revision the revision column holds (INTEGER on PostgreSQL).
+MAX_REVISION = 2**31 - 1
+# Line ids are at most BIGINT; a larger cursor cannot even be bound.
+MAX_CURSOR = 2**63 - 1
+
+
+def storable_text(value: str) -> None:
+    if _UNSTORABLE.search(value):
+        raise ValidationError(
+            "Contains a NUL character or a lone surrogate, which cannot be stored."
+        )
 
 
 class DecimalString(fields.Field):
@@ -98,13 +113,15 @@ def make_line_schema(
 
     class SalesLineSchema(Schema):
         external_id = fields.String(
-            required=True, validate=validate.Length(1, EXTERNAL_ID_LENGTH)
+            required=True,
+            validate=[validate.Length(1, EXTERNAL_ID_LENGTH), storable_text],
         )
         revision = fields.Integer(
-            strict=True, load_default=1, validate=validate.Range(min=1)
+            strict=True, load_default=1, validate=validate.Range(1, MAX_REVISION)
         )
         customer = fields.String(
-            required=True, validate=validate.Length(1, CUSTOMER_LENGTH)
+            required=True,
+            validate=[validate.Length(1, CUSTOMER_LENGTH), storable_text],
         )
         date = StrictDate(
             required=True, validate=date_in_range(earliest, max_future_days)
@@ -116,10 +133,14 @@ def make_line_schema(
         cost = DecimalString(AMOUNT_DIGITS, AMOUNT_INTEGER_DIGITS, required=True)
         currency = fields.String(required=True, validate=currency_in(currencies))
         product = fields.String(
-            load_default=None, allow_none=True, validate=validate.Length(max=128)
+            load_default=None,
+            allow_none=True,
+            validate=[validate.Length(max=128), storable_text],
         )
         category = fields.String(
-            load_default=None, allow_none=True, validate=validate.Length(max=128)
+            load_default=None,
+            allow_none=True,
+            validate=[validate.Length(max=128), storable_text],
         )
         status = fields.String(
             load_default="confirmed", validate=validate.OneOf(STATUSES)
@@ -202,12 +223,15 @@ class FastLineLoader:
             and type(currency) is str
             and currency in self.currencies
             and type(revision) is int
-            and revision >= 1
+            and 1 <= revision <= MAX_REVISION
             and status in STATUSES
             and (product is None or (type(product) is str and len(product) <= 128))
             and (category is None or (type(category) is str and len(category) <= 128))
             and type(raw_date) is str
             and _ISO_DATE.fullmatch(raw_date)
+            and not _UNSTORABLE.search(
+                f"{external_id}{customer}{product or ''}{category or ''}"
+            )
         ):
             return None
         try:
@@ -290,13 +314,13 @@ class SalesLineOutSchema(Schema):
 
 
 class SalesQuerySchema(Schema):
-    source = fields.String()
-    customer = fields.String()
-    external_id = fields.String()
+    source = fields.String(validate=storable_text)
+    customer = fields.String(validate=storable_text)
+    external_id = fields.String(validate=storable_text)
     # "from" is a Python keyword.
     date_from = fields.Date(data_key="from")
     date_to = fields.Date(data_key="to")
-    cursor = fields.Integer(validate=validate.Range(min=0))
+    cursor = fields.Integer(validate=validate.Range(0, MAX_CURSOR))
     limit = fields.Integer(validate=validate.Range(min=1))
 
 

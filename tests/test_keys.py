@@ -5,6 +5,7 @@ from sqlalchemy import select
 
 from sync_api.extensions import db
 from sync_api.models import ApiKey
+from sync_api.services.keys import SCOPES
 from tests.lines import batch, line
 from tests.test_health import assert_problem
 
@@ -131,3 +132,41 @@ def test_key_bound_to_a_source_pushes_and_reads_only_it(client, make_key):
     assert_problem(client.get("/api/v1/sales?source=shop-us", headers=headers), 403)
     page = client.get("/api/v1/sales", headers=headers).get_json()
     assert {item["source"] for item in page["lines"]} == {"shop-eu"}
+
+
+# Routes anyone may call: the health check and the API's own description.
+PUBLIC_ENDPOINTS = {"health.health", "docs.openapi", "static"}
+
+
+def protected_routes(app):
+    "Every (method, path, endpoint) of the app, path parameters filled in"
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in PUBLIC_ENDPOINTS:
+            continue
+        path = rule.rule
+        for argument in rule.arguments:
+            path = path.replace(f"<int:{argument}>", "1").replace(f"<{argument}>", "x")
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield method, path, rule.endpoint
+
+
+def test_every_route_but_the_public_ones_names_its_scope(app):
+    for _, path, endpoint in protected_routes(app):
+        view = app.view_functions[endpoint]
+        assert getattr(view, "required_scope", None) in SCOPES, path
+
+
+def test_every_protected_route_refuses_no_key_and_every_other_scope(
+    app, client, make_key
+):
+    routes = list(protected_routes(app))
+    assert routes
+    for method, path, endpoint in routes:
+        required = app.view_functions[endpoint].required_scope
+        response = client.open(path, method=method, json=batch("s", line()))
+        assert_problem(response, 401)
+        for scope in sorted(set(SCOPES) - {required, "admin"}):
+            response = client.open(
+                path, method=method, headers=make_key(scope), json=batch("s", line())
+            )
+            assert_problem(response, 403)
