@@ -269,6 +269,26 @@ def report_decimal(value, digits):
 _QUANTUMS = {d: Decimal(1).scaleb(-d) for d in range(6)}
 
 
+def report_number_text(text, digits):
+    """Return report_decimal of a Numeric column read as text (see
+    numeric_text); text that already has digits decimals is used as it
+    is, which spares two Decimal conversions per value on large reports"""
+    if text is None:
+        return None
+    if isinstance(text, bytes):
+        text = text.decode()
+    integer, dot, fraction = text.partition('.')
+    if (dot and len(fraction) == digits and fraction.isdigit()
+            and integer.lstrip('-').isdigit()):
+        return text
+    return report_decimal(Decimal(text), digits)
+
+
+def numeric_text(column):
+    "Return the SQL of a Numeric column as its text, for report_number_text"
+    return Cast(column, 'VARCHAR')
+
+
 def today():
     """Return today's date for the relationship rules.
 

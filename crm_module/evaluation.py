@@ -18,8 +18,9 @@ from trytond.transaction import Transaction
 
 from .common import (
     WorkflowGuardMixin, cents, cents_to_amount, exact_sum, from_exact_sum,
-    invalidate_cache, month_add, numeric, prepare_cents, report_date,
-    report_decimal, requires_state, sql_percent, today as crm_today)
+    invalidate_cache, month_add, numeric, numeric_text, prepare_cents,
+    report_date, report_decimal, report_number_text, requires_state,
+    sql_percent, today as crm_today)
 from .configuration import MEASURES, PERIOD_TYPES
 from .exceptions import (
     EvaluationOverrideError, EvaluationPeriodError, MissingRateError,
@@ -1152,20 +1153,23 @@ class EvaluationLine(ModelSQL, ModelView):
             .join(override, 'LEFT',
                 condition=line.override_tier == override.id)
             .select(
-                line.rank, party.code, party.name, line.revenue, line.cost,
-                line.gross_margin, line.margin_rate, line.amount, line.share,
-                line.cumulative_share, line.abc_class, line.previous_revenue,
-                line.growth, line.order_count, line.last_sale_date,
-                line.designated, line.big_customer, line.complaint_general,
-                line.complaint_serious, line.complaint_very_serious,
-                line.satisfaction, current.code, proposed.code,
-                override.code,
+                line.rank, party.code, party.name,
+                *map(numeric_text, [line.revenue, line.cost,
+                        line.gross_margin, line.margin_rate, line.amount,
+                        line.share, line.cumulative_share]),
+                line.abc_class, numeric_text(line.previous_revenue),
+                numeric_text(line.growth), line.order_count,
+                line.last_sale_date, line.designated, line.big_customer,
+                line.complaint_general, line.complaint_serious,
+                line.complaint_very_serious, numeric_text(line.satisfaction),
+                current.code, proposed.code, override.code,
                 where=where,
                 order_by=[
                     Case((line.rank == Null, 1), else_=0), line.rank.asc,
                     line.id.asc],
                 limit=limit, offset=offset))
         amount, percent = AMOUNT[1], PERCENT[1]
+        number = report_number_text
         satisfaction = cls.satisfaction.digits[1]
         lines = []
         for (rank, code, name, revenue, cost, gross_margin, margin_rate,
@@ -1179,18 +1183,18 @@ class EvaluationLine(ModelSQL, ModelView):
                     'rank': rank,
                     'party_code': code,
                     'party_name': name,
-                    'revenue': report_decimal(revenue, amount),
-                    'cost': report_decimal(cost, amount),
-                    'gross_margin': report_decimal(gross_margin, amount),
-                    'margin_rate': report_decimal(margin_rate, percent),
-                    'amount': report_decimal(amount_, amount),
-                    'share': report_decimal(share, percent),
-                    'cumulative_share': report_decimal(
+                    'revenue': number(revenue, amount),
+                    'cost': number(cost, amount),
+                    'gross_margin': number(gross_margin, amount),
+                    'margin_rate': number(margin_rate, percent),
+                    'amount': number(amount_, amount),
+                    'share': number(share, percent),
+                    'cumulative_share': number(
                         cumulative_share, percent),
                     'abc_class': abc_class or None,
-                    'previous_revenue': report_decimal(
+                    'previous_revenue': number(
                         previous_revenue, amount),
-                    'growth': report_decimal(growth, percent),
+                    'growth': number(growth, percent),
                     'order_count': order_count,
                     'last_sale_date': report_date(last_sale_date),
                     'designated': bool(designated),
@@ -1198,7 +1202,7 @@ class EvaluationLine(ModelSQL, ModelView):
                     'complaint_general': general,
                     'complaint_serious': serious,
                     'complaint_very_serious': very_serious,
-                    'satisfaction': report_decimal(
+                    'satisfaction': number(
                         satisfaction_, satisfaction),
                     'current_tier': current_tier,
                     'proposed_tier': proposed_tier,
