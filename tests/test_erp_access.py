@@ -6,16 +6,14 @@ tests/conftest.py: one in no CRM group, a finance reader, a CRM user and a
 CRM manager. Each refusal is checked to have changed nothing.
 """
 
-import base64
-import itertools
 import secrets
 from datetime import date
 
 import pytest
 import requests
 
-TIMEOUT = 30
-PASSWORD = "Access-Tests-" + secrets.token_hex(8)
+from tests.rpc import TIMEOUT, Rpc, RpcError, make_user
+
 GROUPS = {
     "nobody": [],
     "finance": ["CRM Finance"],
@@ -32,53 +30,6 @@ PARTY_CRM_FIELDS = [
 ]
 
 
-class RpcError(Exception):
-    def __init__(self, error):
-        super().__init__(error)
-        # UserError and its subclasses (AccessError, AccessButtonError) all
-        # travel as "UserError": the message tells them apart.
-        self.kind = error[0]
-        self.message = error[1][0] if error[1] else ""
-
-
-class Rpc:
-    """A JSON-RPC session of one user, as sao opens it."""
-
-    ids = itertools.count(1)
-
-    def __init__(self, erp, login, password):
-        self.url = f"{erp.url}/{erp.database}/rpc/"
-        self.http = requests.Session()
-        user_id, token = self.call("common.db.login", login, {"password": password})[:2]
-        credentials = f"{login}:{user_id}:{token}".encode()
-        self.http.headers["Authorization"] = (
-            "Session " + base64.b64encode(credentials).decode()
-        )
-        self.user_id = user_id
-        self.context = self.call("model.res.user.get_preferences", True, {})
-
-    def call(self, method, *params):
-        response = self.http.post(
-            self.url,
-            json={"id": next(self.ids), "method": method, "params": list(params)},
-            timeout=TIMEOUT,
-        )
-        response.raise_for_status()
-        document = response.json()
-        if document.get("error"):
-            raise RpcError(document["error"])
-        return document["result"]
-
-    def model(self, model, method, *params):
-        return self.call(f"model.{model}.{method}", *params, self.context)
-
-    def search_read(self, model, domain, fields):
-        return self.model(model, "search_read", domain, 0, None, None, fields)
-
-    def read(self, model, ids, fields):
-        return self.model(model, "read", ids, fields)
-
-
 @pytest.fixture(scope="module")
 def admin(erp):
     return Rpc(erp, "admin", erp.password)
@@ -87,32 +38,11 @@ def admin(erp):
 @pytest.fixture(scope="module")
 def users(erp, admin):
     "A user of each kind, logged in"
-    company = admin.context["company"]
-    groups = {
-        group["name"]: group["id"]
-        for group in admin.search_read(
-            "res.group", [["name", "like", "CRM%"]], ["name"]
-        )
-    }
     suffix = secrets.token_hex(3)
     sessions = {}
     for kind, names in GROUPS.items():
         login = f"{kind}-{suffix}"
-        admin.model(
-            "res.user",
-            "create",
-            [
-                {
-                    "name": f"Access {kind}",
-                    "login": login,
-                    "password": PASSWORD,
-                    "groups": [["add", [groups[name] for name in names]]],
-                    "companies": [["add", [company]]],
-                    "company": company,
-                }
-            ],
-        )
-        sessions[kind] = Rpc(erp, login, PASSWORD)
+        sessions[kind] = Rpc(erp, login, make_user(admin, login, names))
     return sessions
 
 
