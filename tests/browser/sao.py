@@ -1,8 +1,11 @@
 """What a user does in the Tryton web client (sao), for the browser tests."""
 
+import itertools
+import json
 import sqlite3
 import time
 from contextlib import closing
+from urllib.parse import quote
 
 from selenium.common.exceptions import (
     ElementClickInterceptedException,
@@ -10,7 +13,7 @@ from selenium.common.exceptions import (
 )
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 TIMEOUT = 30
 
@@ -26,6 +29,8 @@ class Sao:
     def __init__(self, driver, erp):
         self.driver = driver
         self.erp = erp
+        # A new URL each time: sao opens a tab on a change of the hash only
+        self._tabs = itertools.count(1)
 
     def wait(self, condition, message, timeout=TIMEOUT):
         def check(driver):
@@ -70,6 +75,97 @@ class Sao:
         self.wait(
             lambda d: self.visible("//div[contains(@class, 'form')]//label"),
             f"the form of {model} {record_id} did not open",
+        )
+
+    def logout(self):
+        "Forget the session, so that the next login may be another user"
+        self.driver.delete_all_cookies()
+        self.driver.execute_script("localStorage.clear(); sessionStorage.clear();")
+        self.driver.get("about:blank")
+
+    def open_list(self, model, domain=None):
+        "Open the list of a model, filtered by domain, in a new tab"
+        params = {"name": json.dumps(f"{model} {next(self._tabs)}")}
+        if domain is not None:
+            params["domain"] = json.dumps(domain)
+        query_ = "&".join(f"{k}={quote(v)}" for k, v in params.items())
+        self.driver.get(f"{self.erp.url}/#{self.erp.database}/model/{model};{query_}")
+
+    def row_xpath(self, *texts):
+        tests = " and ".join(
+            f"contains(normalize-space(.), {_literal(text)})" for text in texts
+        )
+        return f"//tr[{tests}]"
+
+    def rows(self, *texts):
+        "The visible list rows that show every one of texts"
+        return self.visible(self.row_xpath(*texts))
+
+    def wait_row(self, *texts):
+        return self.wait(
+            lambda d: self.rows(*texts), f"no row showing {', '.join(texts)}"
+        )
+
+    def new_record(self):
+        self.click("//button[@id='new_']", "no New button")
+        self.wait(
+            lambda d: self.visible("//div[contains(@class, 'form')]//label"),
+            "the new record's form did not open",
+        )
+
+    def save(self):
+        self.click("//button[@id='save' and not(@disabled)]", "no Save button")
+
+    def editable(self, name):
+        "The editable input of a form field"
+
+        def find(driver):
+            return [
+                element
+                for element in self.visible(
+                    "//*[self::input or self::textarea or self::select]"
+                    f"[@name={_literal(name)}]"
+                )
+                if element.is_enabled() and not element.get_attribute("readonly")
+            ]
+
+        return self.wait(find, f"no editable field {name!r}")[-1]
+
+    def fill(self, name, text):
+        "Type text into a field in place of its value, then leave it"
+        self.editable(name).click()
+        # A number shows an input of its own once focused: find it again.
+        element = self.editable(name)
+        element.send_keys(Keys.CONTROL, "a")
+        element.send_keys(Keys.DELETE)
+        element.send_keys(text)
+        element.send_keys(Keys.TAB)
+
+    def choose(self, name, text):
+        """Fill a many2one with the name of the record to link, picking it
+        in the search dialog when the client opens one"""
+        self.fill(name, text)
+        row = (
+            "//div[contains(@class, 'modal')]//tr"
+            f"[.//td[normalize-space(.)={_literal(text)}]]"
+        )
+
+        def outcome(driver):
+            if text in self.field_value(name):
+                return "set"
+            return "dialog" if self.visible(row) else False
+
+        if self.wait(outcome, f"{text!r} could not be chosen in {name}") == "dialog":
+            self.click(row, f"no {text!r} in the search dialog")
+            self.confirm()
+            self.wait_value(name, text)
+
+    def select(self, name, label):
+        Select(self.editable(name)).select_by_visible_text(label)
+
+    def enabled_buttons(self, text):
+        return self.visible(
+            f"//button[normalize-space(.)={_literal(text)} and not(@disabled)]"
         )
 
     def click(self, xpath, message):
