@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from selenium.common.exceptions import (
     ElementClickInterceptedException,
+    ElementNotInteractableException,
     StaleElementReferenceException,
 )
 from selenium.webdriver.common.by import By
@@ -16,6 +17,8 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 TIMEOUT = 30
+# The tab in front: the others keep their toolbars in the page.
+ACTIVE_TAB = "//div[@role='tabpanel' and contains(@class, 'active')]"
 
 
 def _literal(text):
@@ -107,14 +110,20 @@ class Sao:
         )
 
     def new_record(self):
-        self.click("//button[@id='new_']", "no New button")
+        self.click(f"{ACTIVE_TAB}//button[@id='new_']", "no New button")
         self.wait(
             lambda d: self.visible("//div[contains(@class, 'form')]//label"),
             "the new record's form did not open",
         )
 
+    def reload(self):
+        "Read the records of the tab in front again, as its Reload button does"
+        self.click(f"{ACTIVE_TAB}//button[@id='reload']", "no Reload button")
+
     def save(self):
-        self.click("//button[@id='save' and not(@disabled)]", "no Save button")
+        self.click(
+            f"{ACTIVE_TAB}//button[@id='save' and not(@disabled)]", "no Save button"
+        )
 
     def editable(self, name):
         "The editable input of a form field"
@@ -170,14 +179,18 @@ class Sao:
 
     def click(self, xpath, message):
         def clicked(driver):
-            elements = self.visible(xpath)
-            if not elements:
-                return False
-            try:
-                elements[-1].click()
-            except ElementClickInterceptedException:
-                return False
-            return True
+            # The newest first: the tabs behind keep copies of a toolbar,
+            # some of them "displayed" with zero size.
+            for element in reversed(self.visible(xpath)):
+                try:
+                    element.click()
+                except (
+                    ElementClickInterceptedException,
+                    ElementNotInteractableException,
+                ):
+                    continue
+                return True
+            return False
 
         self.wait(clicked, message)
 

@@ -213,7 +213,11 @@ def test_visit_brings_an_overdue_customer_into_compliance(sao, erp, admin):
 
     # The account manager records the visit.
     today = date.today()
+    (latest,) = query(
+        erp, "SELECT subject FROM crm_visit ORDER BY date DESC, id DESC LIMIT 1"
+    )[0]
     sao.open_list("crm.visit")
+    sao.wait_row(latest)
     sao.new_record()
     sao.choose("party", party_name)
     sao.fill("date", today.strftime("%m/%d/%Y"))
@@ -245,13 +249,19 @@ def test_visit_brings_an_overdue_customer_into_compliance(sao, erp, admin):
         today.strftime("%m/%d/%Y"),
         0,
     )
+    # The client brings back the tab of this list opened before: reload it.
     sao.open_list("crm.visit.compliance", domain=[["overdue", "=", True]])
+    sao.reload()
     sao.wait_row(witness["party."]["rec_name"], labels[witness["level"]])
-    assert not sao.rows(party_name, level_label)
+    sao.wait(
+        lambda d: not sao.rows(party_name, level_label),
+        "the customer is still listed as overdue",
+    )
     sao.open_list("crm.visit.compliance", domain=[["id", "=", overdue["id"]]])
     sao.wait_row(party_name, level_label, shown(after["next_due"]))
     # The manager's compliance went up, on the screen too.
     _, rate_after = manager_rate(admin, overdue["account_manager"])
     assert float(rate_after) > float(rate_before)
     sao.open_list("crm.visit.compliance.manager")
+    sao.reload()
     sao.wait_row(manager, rate_after)
