@@ -11,6 +11,7 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, current_app
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -18,6 +19,10 @@ PROBLEM_MIMETYPE = "application/problem+json"
 # RFC 9457: "about:blank" means the problem has no meaning beyond its HTTP
 # status, and its title is then the status phrase.
 GENERIC_PROBLEM_TYPE = "about:blank"
+
+# Seconds a client waits before retrying when the database refused a write
+# (locked, busy, full, unreachable): long enough for a lock to clear.
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 Headers = Iterable[tuple[str, str]] | dict[str, str]
 
@@ -111,6 +116,22 @@ def handle_http_exception(error: HTTPException) -> Response:
     )
 
 
+def handle_database_unavailable(error: OperationalError) -> Response:
+    """The database could not do its part now (SQLite "database is locked"
+    or "database or disk is full", a PostgreSQL disk full, lock timeout or
+    lost connection). The transaction was rolled back, so nothing of the
+    request was stored: the client may send it again later."""
+    # The driver's message can name hosts and paths: log it, don't send it.
+    current_app.logger.error("Database unavailable: %s", error.orig)
+    return problem(
+        503,
+        "The database cannot take the request now; nothing was stored. "
+        "Send it again later.",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
+
+
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(ApiError, handle_api_error)
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(OperationalError, handle_database_unavailable)

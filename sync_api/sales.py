@@ -77,10 +77,16 @@ def get_sales() -> dict[str, Any]:
     if bound is not None:
         check_source(query.get("source", bound))
         query["source"] = bound
-    limit = min(
-        query.get("limit", current_app.config["SALES_PAGE_SIZE"]),
-        current_app.config["SALES_MAX_PAGE_SIZE"],
-    )
+    limit = query.get("limit", current_app.config["SALES_PAGE_SIZE"])
+    maximum = current_app.config["SALES_MAX_PAGE_SIZE"]
+    if limit > maximum:
+        # The document promises at most this many: refused like any other
+        # out-of-contract value rather than silently cut.
+        raise ApiError(
+            400,
+            "Invalid query parameters.",
+            errors={"limit": [f"At most {maximum} lines per page."]},
+        )
     where = SalesFilter(
         source=query.get("source"),
         customer=query.get("customer"),

@@ -396,3 +396,16 @@ def test_list_with_bad_query_is_400(client, writer):
     response = client.get("/api/v1/sales?from=yesterday", headers=writer)
 
     assert_problem(response, 400)
+
+
+def test_list_beyond_the_largest_page_is_400(app, client, writer):
+    maximum = app.config["SALES_MAX_PAGE_SIZE"]
+
+    response = client.get(f"/api/v1/sales?limit={maximum + 1}", headers=writer)
+
+    assert assert_problem(response, 400)["errors"] == {
+        "limit": [f"At most {maximum} lines per page."]
+    }
+    assert (
+        client.get(f"/api/v1/sales?limit={maximum}", headers=writer).status_code == 200
+    )

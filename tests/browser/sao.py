@@ -1,18 +1,24 @@
 """What a user does in the Tryton web client (sao), for the browser tests."""
 
+import itertools
+import json
 import sqlite3
 import time
 from contextlib import closing
+from urllib.parse import quote
 
 from selenium.common.exceptions import (
     ElementClickInterceptedException,
+    ElementNotInteractableException,
     StaleElementReferenceException,
 )
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 TIMEOUT = 30
+# The tab in front: the others keep their toolbars in the page.
+ACTIVE_TAB = "//div[@role='tabpanel' and contains(@class, 'active')]"
 
 
 def _literal(text):
@@ -26,6 +32,8 @@ class Sao:
     def __init__(self, driver, erp):
         self.driver = driver
         self.erp = erp
+        # A new URL each time: sao opens a tab on a change of the hash only
+        self._tabs = itertools.count(1)
 
     def wait(self, condition, message, timeout=TIMEOUT):
         def check(driver):
@@ -72,16 +80,117 @@ class Sao:
             f"the form of {model} {record_id} did not open",
         )
 
+    def logout(self):
+        "Forget the session, so that the next login may be another user"
+        self.driver.delete_all_cookies()
+        self.driver.execute_script("localStorage.clear(); sessionStorage.clear();")
+        self.driver.get("about:blank")
+
+    def open_list(self, model, domain=None):
+        "Open the list of a model, filtered by domain, in a new tab"
+        params = {"name": json.dumps(f"{model} {next(self._tabs)}")}
+        if domain is not None:
+            params["domain"] = json.dumps(domain)
+        query_ = "&".join(f"{k}={quote(v)}" for k, v in params.items())
+        self.driver.get(f"{self.erp.url}/#{self.erp.database}/model/{model};{query_}")
+
+    def row_xpath(self, *texts):
+        tests = " and ".join(
+            f"contains(normalize-space(.), {_literal(text)})" for text in texts
+        )
+        return f"//tr[{tests}]"
+
+    def rows(self, *texts):
+        "The visible list rows that show every one of texts"
+        return self.visible(self.row_xpath(*texts))
+
+    def wait_row(self, *texts):
+        return self.wait(
+            lambda d: self.rows(*texts), f"no row showing {', '.join(texts)}"
+        )
+
+    def new_record(self):
+        self.click(f"{ACTIVE_TAB}//button[@id='new_']", "no New button")
+        self.wait(
+            lambda d: self.visible("//div[contains(@class, 'form')]//label"),
+            "the new record's form did not open",
+        )
+
+    def reload(self):
+        "Read the records of the tab in front again, as its Reload button does"
+        self.click(f"{ACTIVE_TAB}//button[@id='reload']", "no Reload button")
+
+    def save(self):
+        self.click(
+            f"{ACTIVE_TAB}//button[@id='save' and not(@disabled)]", "no Save button"
+        )
+
+    def editable(self, name):
+        "The editable input of a form field"
+
+        def find(driver):
+            return [
+                element
+                for element in self.visible(
+                    "//*[self::input or self::textarea or self::select]"
+                    f"[@name={_literal(name)}]"
+                )
+                if element.is_enabled() and not element.get_attribute("readonly")
+            ]
+
+        return self.wait(find, f"no editable field {name!r}")[-1]
+
+    def fill(self, name, text):
+        "Type text into a field in place of its value, then leave it"
+        self.editable(name).click()
+        # A number shows an input of its own once focused: find it again.
+        element = self.editable(name)
+        element.send_keys(Keys.CONTROL, "a")
+        element.send_keys(Keys.DELETE)
+        element.send_keys(text)
+        element.send_keys(Keys.TAB)
+
+    def choose(self, name, text):
+        """Fill a many2one with the name of the record to link, picking it
+        in the search dialog when the client opens one"""
+        self.fill(name, text)
+        row = (
+            "//div[contains(@class, 'modal')]//tr"
+            f"[.//td[normalize-space(.)={_literal(text)}]]"
+        )
+
+        def outcome(driver):
+            if text in self.field_value(name):
+                return "set"
+            return "dialog" if self.visible(row) else False
+
+        if self.wait(outcome, f"{text!r} could not be chosen in {name}") == "dialog":
+            self.click(row, f"no {text!r} in the search dialog")
+            self.confirm()
+            self.wait_value(name, text)
+
+    def select(self, name, label):
+        Select(self.editable(name)).select_by_visible_text(label)
+
+    def enabled_buttons(self, text):
+        return self.visible(
+            f"//button[normalize-space(.)={_literal(text)} and not(@disabled)]"
+        )
+
     def click(self, xpath, message):
         def clicked(driver):
-            elements = self.visible(xpath)
-            if not elements:
-                return False
-            try:
-                elements[-1].click()
-            except ElementClickInterceptedException:
-                return False
-            return True
+            # The newest first: the tabs behind keep copies of a toolbar,
+            # some of them "displayed" with zero size.
+            for element in reversed(self.visible(xpath)):
+                try:
+                    element.click()
+                except (
+                    ElementClickInterceptedException,
+                    ElementNotInteractableException,
+                ):
+                    continue
+                return True
+            return False
 
         self.wait(clicked, message)
 
