@@ -58,6 +58,20 @@ def database_uri(request, tmp_path):
     return uri
 
 
+@pytest.fixture(scope="session")
+def golden(tmp_path_factory):
+    """The ERP with the golden data set of the reports
+    (fixtures/golden_reports.py), built once per run and shared by the files
+    that read reports from it."""
+    from tests.erp_server import ErpServer
+
+    server = ErpServer(tmp_path_factory.mktemp("golden"))
+    server.build_golden()
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def app(database_uri):
     """The API on TestConfig, its tables made from the models.

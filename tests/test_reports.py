@@ -22,7 +22,7 @@ from sync_api import create_app
 from sync_api.extensions import db
 from sync_api.services.keys import create_key
 from sync_api.services.reports import XLSX_MIMETYPE
-from tests.erp_server import ErpServer, free_port
+from tests.erp_server import free_port
 
 PROBLEM = "application/problem+json"
 DECIMAL = re.compile(r"^-?\d+\.\d+$")
@@ -30,16 +30,6 @@ DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 # --- fixtures -----------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def golden(tmp_path_factory):
-    """The ERP with the golden data set, built once for this file."""
-    server = ErpServer(tmp_path_factory.mktemp("golden"))
-    server.build_golden()
-    server.start()
-    yield server
-    server.stop()
 
 
 def serve(app):
