@@ -153,14 +153,21 @@ def read_csv() -> list[dict[str, Any]]:
     except UnicodeDecodeError as error:
         raise ApiError(400, "The CSV is not UTF-8.") from error
     rows = []
-    for row in csv.DictReader(io.StringIO(text)):
-        line: dict[str, Any] = {
-            name: value for name, value in row.items() if name and value != ""
-        }
-        revision = line.get("revision")
-        if isinstance(revision, str) and revision.isdigit():
-            line["revision"] = int(revision)
-        rows.append(line)
+    # newline="": the csv module reads \r, \n and \r\n line ends itself.
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        for row in reader:
+            line: dict[str, Any] = {
+                name: value for name, value in row.items() if name and value != ""
+            }
+            revision = line.get("revision")
+            if isinstance(revision, str) and revision.isdigit():
+                line["revision"] = int(revision)
+            rows.append(line)
+    except csv.Error as error:
+        raise ApiError(
+            400, f"Malformed CSV at line {reader.line_num}: {error}"
+        ) from error
     return rows
 
 

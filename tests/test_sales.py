@@ -336,6 +336,39 @@ def test_csv_errors_have_row_index(client, writer):
     assert [(e["index"], e["field"]) for e in document["errors"]] == [(0, "date")]
 
 
+def test_csv_with_old_mac_line_ends_is_read(client, writer):
+    body = (
+        "external_id,customer,date,quantity,amount,cost,currency\r"
+        "A-1,C0001,2025-03-14,10,1200.00,800.00,CNY\r"
+    )
+
+    response = client.post(
+        f"/api/v1/sales?source={SOURCE}",
+        data=body,
+        content_type="text/csv",
+        headers=writer,
+    )
+
+    assert response.get_json()["inserted"] == 1
+
+
+@pytest.mark.parametrize("body", ['a,b\n"x\n', "\r0", 'a\n"unclosed'])
+def test_malformed_csv_is_a_400_and_stores_nothing(app, client, writer, body):
+    # Found by schemathesis: a bare carriage return made the reader fail
+    # with a 500.
+    response = client.post(
+        f"/api/v1/sales?source={SOURCE}",
+        data=body,
+        content_type="text/csv",
+        headers=writer,
+    )
+
+    assert response.status_code in (400, 422)
+    assert response.mimetype == "application/problem+json"
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(SalesLine)) == 0
+
+
 def test_concurrent_overlapping_pushes_store_each_line_once(app, writer):
     # Four senders retry the same lines at once, each batch overlapping the
     # next by half.
