@@ -50,6 +50,7 @@ from bench.bench_evaluation import (
     month_rows,
     transaction,
 )
+from bench.bench_sync import flask as run_flask
 from tests.erp_server import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -242,15 +243,7 @@ def start_api(erp_url, database, erp_key, directory):
     )
 
     def flask(*args):
-        result = subprocess.run(
-            [str(BIN / "flask"), "--app", "sync_api", *args],
-            env=environment,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return result.stdout.strip().splitlines()[-1] if result.stdout else ""
+        return run_flask(environment, *args)
 
     flask("db", "upgrade")
     token = flask("keys", "create", "--name", "bench", "--scope", "reports:read")

@@ -18,7 +18,8 @@ from trytond.model.exceptions import AccessError
 from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import Button, StateReport, StateView, Wizard
 
-from .common import exact_sum, from_exact_sum, month_add, today
+from .common import (
+    exact_sum, from_exact_sum, month_add, sql_date as _date, today)
 from .exceptions import (
     MissingRateError, ReportNoFiguresError, ReportPeriodError)
 from .visit import required_visits
@@ -58,15 +59,6 @@ def achievement(actual, target):
 
 def _amount(value):
     return str(value.quantize(CENT)) if value is not None else None
-
-
-def _date(value):
-    "Read a date column the same on every backend"
-    if isinstance(value, str):
-        return dt.date.fromisoformat(value[:10])
-    if isinstance(value, dt.datetime):
-        return value.date()
-    return value
 
 
 def _number(value):
