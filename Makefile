@@ -58,14 +58,19 @@ test-module-postgresql: $(INSTALLED)
 	TRYTOND_DATABASE__URI=$$(.ci/postgres.sh url) DB_NAME=test_crm_module \
 	DB_CACHE=$$(.ci/postgres.sh url) $(UNITTEST)
 
-# The API's tests with its database on PostgreSQL (the ERP of the tests
-# stays on SQLite; its own PostgreSQL run is test-module-postgresql).
+# The API's tests end to end on PostgreSQL: the API's database and the
+# ERPs the tests start (one database erp_<random> each; those an
+# interrupted run left are dropped first).
 test-api-postgresql: $(INSTALLED)
-	@echo "== sync_api on PostgreSQL"
+	@echo "== sync_api and its ERP on PostgreSQL"
 	.ci/system-deps.sh postgres
 	.ci/postgres.sh start
 	trap '.ci/postgres.sh stop' EXIT && \
+	for left in $$(.ci/postgres.sh psql -Atc \
+			"SELECT datname FROM pg_database WHERE datname LIKE 'erp\_%'"); do \
+		.ci/postgres.sh psql -qc "DROP DATABASE \"$$left\""; done && \
 	CRM_API_TEST_POSTGRESQL_URI=$$(.ci/postgres.sh url) \
+	CRM_ERP_TEST_POSTGRESQL_URI=$$(.ci/postgres.sh url) \
 		$(BIN)/pytest -q tests --ignore=tests/browser
 
 # The web client in headless Chromium against the demo database; a failing

@@ -475,7 +475,7 @@ def main(argv=None):
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
-        erp.stop()
+        erp.drop()
         shutil.rmtree(directory, ignore_errors=True)
 
 

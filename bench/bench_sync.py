@@ -234,7 +234,7 @@ def main(argv=None):
             os.environ,
             CRM_API_DATABASE_URI=uri,
             CRM_ERP_URL=erp.url,
-            CRM_ERP_DATABASE="erp",
+            CRM_ERP_DATABASE=erp.database,
             CRM_ERP_KEY=erp.key,
             CRM_SYNC_POLL_SECONDS="0.1",
             PYTHONPATH=str(ROOT),
@@ -272,7 +272,7 @@ def main(argv=None):
             keys = db.session.scalar(select(func.count()).select_from(SyncPending))
             worker = SyncWorker(
                 engine,
-                ErpClient(erp.url, "erp", erp.key, 120),
+                ErpClient(erp.url, erp.database, erp.key, 120),
                 SyncSettings.from_config(app.config),
             )
             log(f"syncing {keys} summary rows into the ERP")
@@ -328,7 +328,7 @@ def main(argv=None):
         if gunicorn is not None:
             gunicorn.terminate()
             gunicorn.wait(timeout=30)
-        erp.stop()
+        erp.drop()
         shutil.rmtree(directory, ignore_errors=True)
 
 

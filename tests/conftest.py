@@ -69,7 +69,7 @@ def golden(tmp_path_factory):
     server.build_golden()
     server.start()
     yield server
-    server.stop()
+    server.drop()
 
 
 @pytest.fixture
@@ -118,23 +118,37 @@ def erp(tmp_path_factory):
     server.build()
     server.start()
     yield server
-    server.stop()
+    server.drop()
+
+
+def make_erp_api(database_uri, erp, **settings):
+    """The API on database_uri pointed at a test ERP (its sync key, and its
+    finance user's reports key), its tables made; settings override."""
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": database_uri,
+            "ERP_URL": erp.url,
+            "ERP_DATABASE": erp.database,
+            "ERP_KEY": erp.key,
+            "ERP_REPORTS_KEY": erp.reports_key,
+            "ERP_TIMEOUT_SECONDS": 10.0,
+            **settings,
+        }
+    )
+    with app.app_context():
+        db.create_all()
+    return app
 
 
 @pytest.fixture
 def erp_app(database_uri, erp):
     """The API pointed at the test ERP."""
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": database_uri,
-            "ERP_URL": erp.url,
-            "ERP_DATABASE": "erp",
-            "ERP_KEY": erp.key,
-            "ERP_TIMEOUT_SECONDS": 10.0,
-            "SYNC_BACKOFF_SECONDS": 0.1,
-            "SYNC_MAX_BACKOFF_SECONDS": 0.5,
-            "SYNC_POLL_SECONDS": 0.05,
-        }
+    app = make_erp_api(
+        database_uri,
+        erp,
+        SYNC_BACKOFF_SECONDS=0.1,
+        SYNC_MAX_BACKOFF_SECONDS=0.5,
+        SYNC_POLL_SECONDS=0.05,
     )
     with app.app_context():
         db.create_all()

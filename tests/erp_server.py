@@ -6,6 +6,10 @@ file, crm_module activated, the demo company and customers loaded with
 with ``--phase erp-key`` and ``crm_reports`` keys (a finance user's and a
 plain user's) made with ``--phase reports-key --with-plain-user``.
 Everything runs in subprocesses: the test process never imports trytond.
+
+With ``CRM_ERP_TEST_POSTGRESQL_URI`` set (``make test-api-postgresql``) the
+ERP runs on that PostgreSQL instead, each server on a database of its own
+named ``erp_<random>``.
 """
 
 import os
@@ -15,6 +19,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
@@ -59,6 +64,10 @@ class ErpServer:
         self, directory: Path, database: str = DATABASE, web_root: str | None = None
     ) -> None:
         self.directory = directory
+        self.postgresql_uri = os.environ.get("CRM_ERP_TEST_POSTGRESQL_URI")
+        if self.postgresql_uri:
+            # Several servers of one run share the cluster.
+            database = f"{database}_{uuid.uuid4().hex[:10]}"
         self.database = database
         self.web_root = web_root
         self.port = free_port()
@@ -86,9 +95,14 @@ class ErpServer:
         }
         password = self.directory / "admin-password"
         password.write_text(self.password + "\n")
+        if self.postgresql_uri:
+            environment["TRYTOND_DATABASE__URI"] = self.postgresql_uri
+        else:
+            environment.update(
+                TRYTOND_DATABASE__URI="sqlite://",
+                TRYTOND_DATABASE__PATH=str(self.directory),
+            )
         environment.update(
-            TRYTOND_DATABASE__URI="sqlite://",
-            TRYTOND_DATABASE__PATH=str(self.directory),
             TRYTOND_WEB__LISTEN=f"127.0.0.1:{self.port}",
             TRYTONPASSFILE=str(password),
             CRM_DEMO_PASSWORD=self.password,
@@ -115,7 +129,13 @@ class ErpServer:
 
     def create(self, *languages: str) -> None:
         "A new database with crm_module activated and languages loaded"
-        self.database_path.write_bytes(b"")
+        if self.postgresql_uri:
+            # trytond-admin needs the database to exist on PostgreSQL.
+            with self._postgresql("postgres") as connection:
+                connection.execute(f'DROP DATABASE IF EXISTS "{self.database}"')
+                connection.execute(f'CREATE DATABASE "{self.database}"')
+        else:
+            self.database_path.write_bytes(b"")
         admin = [str(BIN / "trytond-admin"), "-d", self.database]
         self.run(*admin, "--all", "--email", "admin@example.com")
         self.run(*admin, "-u", "crm_module", "--activate-dependencies")
@@ -174,21 +194,46 @@ class ErpServer:
             self.process.wait(timeout=30)
             self.process = None
 
+    def _postgresql(self, database: str):
+        import psycopg
+
+        return psycopg.connect(
+            f"{self.postgresql_uri.rstrip('/')}/{database}", autocommit=True
+        )
+
+    def drop(self) -> None:
+        "Remove a PostgreSQL database (a SQLite file goes with its folder)"
+        self.stop()
+        if self.postgresql_uri:
+            with self._postgresql("postgres") as connection:
+                connection.execute(
+                    f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)'
+                )
+
     def summaries(self, source: str) -> dict[tuple[str, str, str], dict]:
-        """The ERP's stored totals of a source, read from its database file,
+        """The ERP's stored totals of a source, read from its database,
         keyed by (customer, "YYYY-MM", currency)."""
-        connection = sqlite3.connect(self.database_path, timeout=30)
-        try:
-            rows = connection.execute(
-                "SELECT s.customer_ref, s.month, c.code, CAST(s.revenue AS TEXT), "
-                "CAST(s.cost AS TEXT), CAST(s.quantity AS TEXT), s.line_count, "
-                "s.last_sale_date, s.party "
-                "FROM crm_sales_summary s JOIN currency_currency c "
-                "ON c.id = s.currency WHERE s.source = ?",
-                (source,),
-            ).fetchall()
-        finally:
-            connection.close()
+        query = (
+            "SELECT s.customer_ref, s.month, c.code, CAST(s.revenue AS TEXT), "
+            "CAST(s.cost AS TEXT), CAST(s.quantity AS TEXT), s.line_count, "
+            "s.last_sale_date, s.party "
+            "FROM crm_sales_summary s JOIN currency_currency c "
+            "ON c.id = s.currency WHERE s.source = {}"
+        )
+        if self.postgresql_uri:
+            with self._postgresql(self.database) as connection:
+                rows = connection.execute(query.format("%s"), (source,)).fetchall()
+            # Dates come back as dates; the SQLite path gives ISO strings.
+            rows = [
+                (c, str(m), cur, r, co, q, n, None if d is None else str(d), p)
+                for c, m, cur, r, co, q, n, d, p in rows
+            ]
+        else:
+            connection = sqlite3.connect(self.database_path, timeout=30)
+            try:
+                rows = connection.execute(query.format("?"), (source,)).fetchall()
+            finally:
+                connection.close()
         return {
             (customer, month[:7], currency): {
                 "revenue": Decimal(revenue).quantize(Decimal("0.01")),

@@ -18,9 +18,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from sync_api import create_app
 from sync_api.docs import openapi_document
 from sync_api.extensions import db
+from tests.conftest import make_erp_api
 
 # A batch of more lines than the document's maxItems is refused with 413
 # (issue 5), one of the answers an invalid request may get.
@@ -63,18 +63,7 @@ FUZZ = settings(
 def app(database_uri, golden):
     """The API with the golden ERP behind its reports, so that the report
     operations answer with figures or the ERP's refusals, never a 503."""
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": database_uri,
-            "ERP_URL": golden.url,
-            "ERP_DATABASE": golden.database,
-            "ERP_KEY": golden.key,
-            "ERP_REPORTS_KEY": golden.reports_key,
-            "ERP_TIMEOUT_SECONDS": 30.0,
-        }
-    )
-    with app.app_context():
-        db.create_all()
+    app = make_erp_api(database_uri, golden, ERP_TIMEOUT_SECONDS=30.0)
     yield app
     with app.app_context():
         db.engine.dispose()

@@ -18,10 +18,10 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-from sync_api import create_app
 from sync_api.extensions import db
 from sync_api.services.keys import create_key
 from sync_api.services.reports import XLSX_MIMETYPE
+from tests.conftest import make_erp_api
 from tests.erp_server import free_port
 
 PROBLEM = "application/problem+json"
@@ -46,22 +46,8 @@ def serve(app):
 
 
 def make_api(database_uri, golden, **settings):
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": database_uri,
-            "ERP_URL": golden.url,
-            "ERP_DATABASE": "erp",
-            "ERP_KEY": golden.key,
-            "ERP_REPORTS_KEY": golden.reports_key,
-            "ERP_TIMEOUT_SECONDS": 10.0,
-            # Pages of two rows: the files gather several pages.
-            "REPORTS_PAGE_SIZE": 2,
-            **settings,
-        }
-    )
-    with app.app_context():
-        db.create_all()
-    return app
+    # Pages of two rows: the files gather several pages.
+    return make_erp_api(database_uri, golden, REPORTS_PAGE_SIZE=2, **settings)
 
 
 class Api:

@@ -198,7 +198,7 @@ def test_worker_killed_in_a_batch_converges_after_restart(
         os.environ,
         CRM_API_DATABASE_URI=database_uri,
         CRM_ERP_URL=erp.url,
-        CRM_ERP_DATABASE="erp",
+        CRM_ERP_DATABASE=erp.database,
         CRM_ERP_KEY=erp.key,
         CRM_SYNC_BATCH_SIZE="10",
         CRM_SYNC_LEASE_SECONDS="2",
