@@ -3,6 +3,7 @@ received to closed by a CRM user and a manager, and a visit that brings an
 overdue customer back into compliance. Each step is checked in the screens
 and in the database behind them."""
 
+from collections import Counter
 from datetime import date
 
 import pytest
@@ -170,12 +171,22 @@ def test_complaint_from_received_to_closed(sao, erp, admin, crm_user):
 
 
 def overdue_visits(admin):
-    "The overdue (customer, level) whose customer has an account manager"
-    return admin.search_read(
+    """The overdue (customer, level) whose customer has an account manager
+    and a name no other party has: the test picks the customer by name."""
+    rows = admin.search_read(
         "crm.visit.compliance",
         [["overdue", "=", True], ["account_manager", "!=", None]],
         ["party", "party.rec_name", "level", "account_manager", "next_due"],
     )
+    names = Counter(
+        party["name"]
+        for party in admin.search_read(
+            "party.party",
+            [["name", "in", [r["party."]["rec_name"] for r in rows]]],
+            ["name"],
+        )
+    )
+    return [r for r in rows if names[r["party."]["rec_name"]] == 1]
 
 
 def manager_rate(admin, employee):
