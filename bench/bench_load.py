@@ -31,7 +31,6 @@ run (first and last quarter), and one line ``RESULT {json}``.
 
 import argparse
 import json
-import os
 import platform
 import random
 import shutil
@@ -50,7 +49,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_sync import flask, percentile, postgresql_uri  # noqa: E402
+from bench.bench_sync import api_environment, flask, percentile  # noqa: E402
 from fixtures.demo_data import customers as demo_customers  # noqa: E402
 from tests.erp_server import BIN, ErpServer, free_port, wait_for_http  # noqa: E402
 
@@ -268,26 +267,7 @@ def main(argv=None):
     erp.directory.mkdir()
     processes = []
     try:
-        log("building the ERP (trytond-admin, crm_module, demo company)")
-        erp.build()
-        erp.start()
-        uri = (
-            postgresql_uri(args)
-            if args.backend == "postgresql"
-            else f"sqlite:///{directory / 'sync_api.sqlite'}"
-        )
-        environment = dict(
-            os.environ,
-            CRM_API_DATABASE_URI=uri,
-            CRM_ERP_URL=erp.url,
-            CRM_ERP_DATABASE=erp.database,
-            CRM_ERP_KEY=erp.key,
-            CRM_SYNC_POLL_SECONDS="0.2",
-            PYTHONPATH=str(ROOT),
-        )
-        reports_key = getattr(erp, "reports_key", None)
-        if reports_key:
-            environment["CRM_ERP_REPORTS_KEY"] = reports_key
+        environment = api_environment(erp, args, directory, 0.2)
         flask(environment, "db", "upgrade")
         push_key = flask(
             environment,

@@ -106,6 +106,29 @@ def postgresql_uri(args):
     return f"{server}/{POSTGRESQL_DATABASE}"
 
 
+def api_environment(erp, args, directory, poll_seconds):
+    """Build and start the ERP, choose the API database of ``--backend``;
+    return the environment of the API's processes."""
+    log("building the ERP (trytond-admin, crm_module, demo company)")
+    erp.build()
+    erp.start()
+    uri = (
+        postgresql_uri(args)
+        if args.backend == "postgresql"
+        else f"sqlite:///{directory / 'sync_api.sqlite'}"
+    )
+    return dict(
+        os.environ,
+        CRM_API_DATABASE_URI=uri,
+        CRM_ERP_URL=erp.url,
+        CRM_ERP_DATABASE=erp.database,
+        CRM_ERP_KEY=erp.key,
+        CRM_ERP_REPORTS_KEY=erp.reports_key,
+        CRM_SYNC_POLL_SECONDS=str(poll_seconds),
+        PYTHONPATH=str(ROOT),
+    )
+
+
 def flask(environment, *args):
     result = subprocess.run(
         [str(BIN / "flask"), "--app", "sync_api", *args],
@@ -222,23 +245,8 @@ def main(argv=None):
     erp.directory.mkdir()
     gunicorn = None
     try:
-        log("building the ERP (trytond-admin, crm_module, demo company)")
-        erp.build()
-        erp.start()
-        uri = (
-            postgresql_uri(args)
-            if args.backend == "postgresql"
-            else f"sqlite:///{directory / 'sync_api.sqlite'}"
-        )
-        environment = dict(
-            os.environ,
-            CRM_API_DATABASE_URI=uri,
-            CRM_ERP_URL=erp.url,
-            CRM_ERP_DATABASE=erp.database,
-            CRM_ERP_KEY=erp.key,
-            CRM_SYNC_POLL_SECONDS="0.1",
-            PYTHONPATH=str(ROOT),
-        )
+        environment = api_environment(erp, args, directory, 0.1)
+        uri = environment["CRM_API_DATABASE_URI"]
         flask(environment, "db", "upgrade")
         key = flask(
             environment, "keys", "create", "--name", "bench", "--scope", "admin"
