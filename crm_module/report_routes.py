@@ -4,7 +4,8 @@ Authenticated with a ``res.user.application`` key of the ``crm_reports``
 application; the routes read in a read-only transaction with the access
 rights and record rules of the key's user. The figures come from class
 methods of the models, the very ones the screens use; a route only parses
-its parameters and turns errors into JSON answers (REPORTS_CONTRACT.md).
+its parameters and turns errors into JSON answers (the contract:
+crm_module/doc/report_routes.md).
 """
 import calendar
 import datetime as dt

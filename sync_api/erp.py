@@ -98,8 +98,8 @@ class ErpRefused(ErpError):
     """The ERP answered a report request with one of its own errors.
 
     ``code`` and ``field`` are the ERP's ``error`` and ``field`` members
-    (REPORTS_CONTRACT.md): 400 a bad parameter, 403 the key's user may not
-    read the figures, 404 an unknown evaluation, 409 nothing to report yet.
+    (crm_module/doc/report_routes.md): 400 a bad parameter, 403 the key's
+    user may not read the figures, 404 an unknown evaluation, 409 nothing to report yet.
     """
 
     def __init__(

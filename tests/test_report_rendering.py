@@ -2,7 +2,8 @@
 and the API's answers when the ERP cannot be asked.
 
 The figures of the ERP are tested end to end in tests/test_reports.py; here
-the documents are written by hand in the shape of REPORTS_CONTRACT.md.
+the documents are written by hand in the shape of
+crm_module/doc/report_routes.md.
 """
 
 import csv

@@ -1,7 +1,8 @@
 """Finance reports: which ERP route serves each one, the query it takes, and
 its rendering as CSV or XLSX.
 
-The ERP computes every figure (DESIGN.md section 1, REPORTS_CONTRACT.md);
+The ERP computes every figure (DESIGN.md section 1; the contract:
+crm_module/doc/report_routes.md);
 this module only checks the query's syntax, fetches the ERP's JSON (every
 page of it for a file) and lays the figures out. JSON is the ERP's document
 as it came. No Flask here: the views and ``flask reports`` call the same
