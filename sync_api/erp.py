@@ -99,7 +99,8 @@ class ErpRefused(ErpError):
 
     ``code`` and ``field`` are the ERP's ``error`` and ``field`` members
     (crm_module/doc/report_routes.md): 400 a bad parameter, 403 the key's
-    user may not read the figures, 404 an unknown evaluation, 409 nothing to report yet.
+    user may not read the figures, 404 an unknown evaluation, 409 nothing to
+    report yet.
     """
 
     def __init__(

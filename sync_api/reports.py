@@ -1,9 +1,9 @@
 """``/api/v1/reports``: finance reads the ERP's figures as JSON, CSV or XLSX.
 
 The ERP computes the figures (crm_module/doc/report_routes.md); a view
-checks the query, fetches the report with ``services/reports.py`` and answers it in the
-format asked for, with an ETag. The ERP's refusals keep their status and
-message as problem+json.
+checks the query, fetches the report with ``services/reports.py`` and
+answers it in the format asked for, with an ETag. The ERP's refusals keep
+their status and message as problem+json.
 """
 
 from typing import Any
