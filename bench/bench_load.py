@@ -49,9 +49,14 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_sync import api_environment, flask, percentile  # noqa: E402
+from bench.bench_sync import (  # noqa: E402
+    api_environment,
+    flask,
+    percentile,
+    start_api,
+)
 from fixtures.demo_data import customers as demo_customers  # noqa: E402
-from tests.erp_server import BIN, ErpServer, free_port, wait_for_http  # noqa: E402
+from tests.erp_server import BIN, ErpServer  # noqa: E402
 
 SOURCE = "load"
 # Report pulls that answer for a company with customers and no evaluation
@@ -291,23 +296,8 @@ def main(argv=None):
             "--scope",
             "sales:read",
         )
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        gunicorn = subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                "--workers",
-                str(args.workers),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "sync_api:create_app()",
-            ],
-            env=environment,
-            cwd=ROOT,
-            stderr=subprocess.DEVNULL,
-        )
+        gunicorn, url = start_api(environment, args.workers)
         processes.append(gunicorn)
-        wait_for_http(url + "/health")
         processes.append(
             subprocess.Popen(
                 [str(BIN / "flask"), "--app", "sync_api", "sync", "run"],

@@ -51,6 +51,7 @@ from bench.bench_evaluation import (
     transaction,
 )
 from bench.bench_sync import flask as run_flask
+from bench.bench_sync import start_api as serve_api
 from tests.erp_server import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -247,25 +248,7 @@ def start_api(erp_url, database, erp_key, directory):
 
     flask("db", "upgrade")
     token = flask("keys", "create", "--name", "bench", "--scope", "reports:read")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            str(BIN / "gunicorn"),
-            "--workers",
-            "1",
-            "--timeout",
-            "300",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "sync_api:create_app()",
-        ],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_for_http(url + "/health")
+    process, url = serve_api(environment, 1, "--timeout", "300")
     children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
     worker = int(children.read_text().split()[0])
     return process, url, token, worker

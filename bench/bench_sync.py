@@ -129,6 +129,34 @@ def api_environment(erp, args, directory, poll_seconds):
     )
 
 
+def start_api(environment, workers, *options):
+    """Serve the API with gunicorn (more gunicorn options in options) on a
+    free port; return the process and the URL"""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    gunicorn = subprocess.Popen(
+        [
+            str(BIN / "gunicorn"),
+            "--workers",
+            str(workers),
+            *options,
+            "--bind",
+            f"127.0.0.1:{port}",
+            "sync_api:create_app()",
+        ],
+        env=environment,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_http(url + "/health")
+    except Exception:
+        gunicorn.kill()
+        raise
+    return gunicorn, url
+
+
 def flask(environment, *args):
     result = subprocess.run(
         [str(BIN / "flask"), "--app", "sync_api", *args],
@@ -251,22 +279,7 @@ def main(argv=None):
         key = flask(
             environment, "keys", "create", "--name", "bench", "--scope", "admin"
         )
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        gunicorn = subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                "--workers",
-                str(args.workers),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "sync_api:create_app()",
-            ],
-            env=environment,
-            cwd=ROOT,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for_http(url + "/health")
+        gunicorn, url = start_api(environment, args.workers)
 
         lines = make_lines(args.lines, args.customers, "push")
         log(f"pushing {len(lines)} lines in batches of {args.batch}")
