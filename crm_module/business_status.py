@@ -19,7 +19,8 @@ from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import Button, StateReport, StateView, Wizard
 
 from .common import (
-    exact_sum, from_exact_sum, month_add, sql_date as _date, today)
+    exact_sum, from_exact_sum, month_add, report_decimal, sql_date as _date,
+    today)
 from .exceptions import (
     MissingRateError, ReportNoFiguresError, ReportPeriodError)
 from .visit import required_visits
@@ -55,10 +56,6 @@ def achievement(actual, target):
     if actual is None or target is None or target <= 0:
         return None
     return (actual * 100 / target).quantize(CENT, ROUND_HALF_UP)
-
-
-def _amount(value):
-    return str(value.quantize(CENT)) if value is not None else None
 
 
 def _number(value):
@@ -200,18 +197,18 @@ class BusinessStatus(Model):
                 if row[name_] is not None:
                     totals[name_] += row[name_]
             for name_ in MONEY_FIELDS:
-                row[name_] = _amount(row[name_])
+                row[name_] = report_decimal(row[name_], 2)
             for name_ in ['plan_achievement', 'fluctuation',
                     'fluctuation_year']:
                 if row[name_] is not None:
                     row[name_] = str(row[name_])
             row['trend'] = [{
                     'month': label,
-                    'sales': _amount(monthly.get(m, zero)),
+                    'sales': report_decimal(monthly.get(m, zero), 2),
                     } for m, label in trend_months]
             rows.append(row)
         for name_ in MONEY_FIELDS:
-            totals[name_] = _amount(totals[name_])
+            totals[name_] = report_decimal(totals[name_], 2)
         return {
             'month': month.strftime('%Y-%m'),
             'currency': company.currency.code,
