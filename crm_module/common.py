@@ -52,7 +52,8 @@ class WorkflowGuardMixin:
 
     A plain create or write (over RPC too) may not set the state or the
     stamps the buttons write, and may not edit a record its state locks
-    (check_locked); copies start again from the initial state.
+    (check_locked); copies start again from the initial state. A create may
+    give a workflow field its default value, as the client does.
     _workflow_field_message names the message of the refused fields.
     """
     __slots__ = ()
@@ -73,9 +74,12 @@ class WorkflowGuardMixin:
     @classmethod
     def create(cls, vlist):
         if not in_workflow():
-            initial = cls.default_state()
+            defaults = cls.default_get(
+                list(cls._workflow_fields), with_rec_name=False)
+            initial = defaults.get('state')
             for values in vlist:
-                fields_ = (set(values) & cls._workflow_fields) - {'state'}
+                fields_ = {f for f in set(values) & cls._workflow_fields
+                    if f != 'state' and values[f] != defaults.get(f)}
                 if values.get('state', initial) != initial:
                     fields_ = fields_ or {'state'}
                 cls._refuse_workflow_fields(fields_)

@@ -19,7 +19,8 @@ from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
 
 from .common import (
-    in_workflow, report_decimal, requires_state, sql_date, workflow)
+    WorkflowGuardMixin, in_workflow, report_decimal, requires_state, sql_date,
+    workflow)
 from .exceptions import (
     ComplaintApprovalError, ComplaintCancelError, ComplaintCloseError,
     ComplaintDeleteError, ComplaintLockedError, ComplaintReopenError,
@@ -231,7 +232,7 @@ class TimeLimit(ModelSQL, ModelView):
         return rows
 
 
-class Complaint(Workflow, ModelSQL, ModelView):
+class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     "Customer complaint ticket"
     __name__ = 'crm.complaint'
     __string__ = "Customer Complaint"
@@ -391,6 +392,7 @@ class Complaint(Workflow, ModelSQL, ModelView):
     state_string = state.translated('state')
 
     # Fields only the workflow and the server may write.
+    _workflow_field_message = 'crm_module.msg_complaint_workflow_field'
     _workflow_fields = {
         'state', 'number', 'tier', 'priority', 'response_deadline',
         'resolution_deadline', 'responded_at', 'resolved_at', 'closed_at',
@@ -713,21 +715,6 @@ class Complaint(Workflow, ModelSQL, ModelView):
     def create(cls, vlist):
         pool = Pool()
         Log = pool.get('crm.complaint.log')
-        if not in_workflow():
-            for values in vlist:
-                fields_ = (set(values) & cls._workflow_fields) - {
-                    'state', 'response_status', 'resolution_status',
-                    'handled_first', 'is_repeat'}
-                if (fields_ or values.get('state', 'received') != 'received'
-                        or values.get('handled_first')
-                        or values.get('is_repeat')
-                        or values.get('response_status', 'pending')
-                        != 'pending'
-                        or values.get('resolution_status', 'pending')
-                        != 'pending'):
-                    raise WorkflowStateError(gettext(
-                            'crm_module.msg_complaint_workflow_field',
-                            fields=', '.join(sorted(fields_ or {'state'}))))
         complaints = super().create(vlist)
         # Numbered once valid: a database sequence does not roll back.
         with workflow():
@@ -756,16 +743,6 @@ class Complaint(Workflow, ModelSQL, ModelView):
         actions = iter(args)
         transitions = []
         for complaints, values in zip(actions, actions, strict=False):
-            if not in_workflow():
-                fields_ = set(values) & cls._workflow_fields
-                if fields_:
-                    raise WorkflowStateError(gettext(
-                            'crm_module.msg_complaint_workflow_field',
-                            fields=', '.join(sorted(fields_))))
-                for complaint in complaints:
-                    locked = set(values) - cls._editable_fields(complaint)
-                    if locked:
-                        cls._raise_locked(complaint, locked)
             if 'state' in values:
                 for complaint in complaints:
                     if complaint.state != values['state']:
@@ -781,6 +758,13 @@ class Complaint(Workflow, ModelSQL, ModelView):
         if any({'party', 'category', 'received_at', 'state'} & set(v)
                 for v in args[1::2]):
             cls.update_repeats({c.party for c in changed})
+
+    @classmethod
+    def check_locked(cls, complaints, values):
+        for complaint in complaints:
+            locked = set(values) - cls._editable_fields(complaint)
+            if locked:
+                cls._raise_locked(complaint, locked)
 
     @classmethod
     def _raise_locked(cls, complaint, fields_):
