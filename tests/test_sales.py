@@ -3,6 +3,7 @@ is kept once."""
 
 import json
 import threading
+from datetime import datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -49,6 +50,50 @@ def test_push_stores_lines_and_marks_their_keys(app, client, writer):
     assert count(app, SalesLine) == 3
     # (C0001, 2025-03), (C0002, 2025-03), (C0001, 2025-04)
     assert count(app, SyncPending) == 3
+
+
+def pending_key(app, customer="C0001"):
+    with app.app_context():
+        row = db.session.execute(
+            select(
+                SyncPending.version, SyncPending.claim_token, SyncPending.retry_after
+            ).where(SyncPending.customer == customer)
+        ).one()
+        return row._asdict()
+
+
+def set_pending(app, **values):
+    with app.app_context():
+        db.session.execute(SyncPending.__table__.update().values(**values))
+        db.session.commit()
+
+
+def test_new_lines_of_a_pending_key_bump_it_only_when_a_worker_read_it(
+    app, client, writer
+):
+    push(client, writer, line("K-1"))
+    assert pending_key(app)["version"] == 1
+
+    # Unclaimed: the worker that claims it will read every line; the
+    # version stays.
+    assert push(client, writer, line("K-2")).status_code == 200
+    assert pending_key(app)["version"] == 1
+
+    # Claimed: the worker may have summed the lines already; the bump
+    # stops it from deleting the key at the version it read.
+    set_pending(app, claim_token="worker-1")
+    push(client, writer, line("K-3"))
+    assert pending_key(app) == {
+        "version": 2,
+        "claim_token": "worker-1",
+        "retry_after": None,
+    }
+
+    # Refused by the ERP and waiting for a retry: new lines are tried at once.
+    set_pending(app, claim_token=None, retry_after=datetime(2999, 1, 1))
+    push(client, writer, line("K-4"))
+    assert pending_key(app) == {"version": 3, "claim_token": None, "retry_after": None}
+    assert count(app, SyncPending) == 1
 
 
 def test_replayed_batch_is_unchanged(app, client, writer):

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, select
+from sqlalchemy import Connection, Row, and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from sync_api.models import SalesLine, SalesLineRevision, SalesSource, SyncPending
@@ -75,7 +75,8 @@ class PushResult:
 
 
 def month_of(day: date) -> str:
-    return f"{day.year:04d}-{day.month:02d}"
+    # isoformat pads the year to four digits: "0999-01" sorts before "2026-01".
+    return day.isoformat()[:7]
 
 
 def content(line: dict[str, Any] | Row) -> tuple:
@@ -218,13 +219,12 @@ UPDATE_LINE = (
 def _line_row(
     source: str, line: dict[str, Any], now: datetime | None
 ) -> dict[str, Any]:
-    row = {name: line[name] for name in CONTENT_FIELDS}
-    row.update(
-        source=source,
-        external_id=line["external_id"],
-        month=month_of(line["date"]),
-        received_at=now,
-    )
+    # A loaded line has exactly the external id and CONTENT_FIELDS (both
+    # loaders give the same keys): a copy is the row's start.
+    row = dict(line)
+    row["source"] = source
+    row["month"] = month_of(line["date"])
+    row["received_at"] = now
     return row
 
 
@@ -292,9 +292,9 @@ def _mark_pending_statement_for(insert: Any) -> Any:
     insert = insert(pending_table)
     return insert.on_conflict_do_update(
         index_elements=[
-            pending_table.c.source,
-            pending_table.c.customer,
             pending_table.c.month,
+            pending_table.c.customer,
+            pending_table.c.source,
             pending_table.c.currency,
         ],
         set_={
@@ -305,6 +305,16 @@ def _mark_pending_statement_for(insert: Any) -> Any:
             # New lines deserve a new try of a total the ERP refused.
             "retry_after": None,
         },
+        # A key that is pending, unclaimed and not waiting for a retry
+        # needs nothing: no worker has read its total yet, and the one
+        # that claims it will read these lines. Leaving its row alone
+        # spares a row write per key (most keys of a steady push). The
+        # conflicting row is still locked on PostgreSQL, so a worker's
+        # claim waits for this transaction.
+        where=or_(
+            pending_table.c.claim_token.is_not(None),
+            pending_table.c.retry_after.is_not(None),
+        ),
     )
 
 
@@ -335,9 +345,13 @@ def list_lines(
         conditions.append(lines_table.c.customer == where.customer)
     if where.external_id is not None:
         conditions.append(lines_table.c.external_id == where.external_id)
+    # The month bounds follow from the dates; they let the month-led index
+    # narrow the rows of a date range.
     if where.date_from is not None:
+        conditions.append(lines_table.c.month >= month_of(where.date_from))
         conditions.append(lines_table.c.date >= where.date_from)
     if where.date_to is not None:
+        conditions.append(lines_table.c.month <= month_of(where.date_to))
         conditions.append(lines_table.c.date <= where.date_to)
     if after is not None:
         conditions.append(lines_table.c.id > after)
