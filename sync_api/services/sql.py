@@ -67,8 +67,9 @@ def execute_many(
     Here the statement is compiled once per dialect (keep ``statement`` a
     module-level construct, it is the cache key), the rows become plain
     tuples, and only the columns that need it (dates on SQLite) go through
-    the type's bind processor, which sees each distinct object once (the
-    batch's one ``now``). Every row must have the same keys.
+    the type's bind processor, once per distinct value of the call (a
+    batch's lines share a few dozen dates and one ``now``). Every row must
+    have the same keys.
     """
     if not rows:
         return
@@ -93,14 +94,14 @@ def execute_many(
     if prepared.processors:
         params = [list(values) for values in params]
         for index, processor in prepared.processors:
-            last_in: Any = object()
-            last_out: Any = None
+            # Bind values are hashable (numbers, strings, dates, None).
+            converted: dict[Any, Any] = {}
             for values in params:
                 value = values[index]
-                if value is not last_in:
-                    last_in = value
-                    last_out = processor(value)
-                values[index] = last_out
+                try:
+                    values[index] = converted[value]
+                except KeyError:
+                    values[index] = converted[value] = processor(value)
         params = [tuple(values) for values in params]
     if not prepared.positional:
         params = [dict(zip(names, values, strict=True)) for values in params]
