@@ -108,7 +108,7 @@ trap stop INT TERM EXIT
 
 "$VENV/bin/trytond" -d "$DB" &
 pids+=($!)
-"$VENV/bin/gunicorn" --workers 2 --bind "127.0.0.1:$API_PORT" \
+"$VENV/bin/gunicorn" --config python:sync_api.gunicorn_conf --workers 2 --bind "127.0.0.1:$API_PORT" \
     --access-logfile - "sync_api:create_app()" &
 pids+=($!)
 "$VENV/bin/flask" --app sync_api sync run &
