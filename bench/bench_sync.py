@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.bench_sync [--backend sqlite|postgresql]
         [--lines 200000] [--batch 1000] [--clients 2] [--workers 2]
-        [--lag-seconds 30] [--lag-rate 1000] [--check]
+        [--lag-seconds 30] [--lag-rate 1000] [--push-only] [--check]
 
 Builds a throw-away ERP (trytond on SQLite with crm_module and the demo
 company, as the tests do) on a free loopback port, and a throw-away API
@@ -21,8 +21,9 @@ then measures, in one run:
    from its answer until no key marked before it is pending any more
    (sampled every 50 ms); the 95th percentile is reported.
 
-Prints a table of the figures against their targets and one line
-``RESULT {json}``.
+``--push-only`` stops after the first step (for quick runs while tuning
+the push). Prints a table of the figures against their targets and one
+line ``RESULT {json}``.
 """
 
 import argparse
@@ -137,6 +138,8 @@ def start_api(environment, workers, *options):
     gunicorn = subprocess.Popen(
         [
             str(BIN / "gunicorn"),
+            "--config",
+            "python:sync_api.gunicorn_conf",
             "--workers",
             str(workers),
             *options,
@@ -265,6 +268,7 @@ def main(argv=None):
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--lag-seconds", type=int, default=30)
     parser.add_argument("--lag-rate", type=int, default=1000)
+    parser.add_argument("--push-only", action="store_true")
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
 
@@ -286,6 +290,23 @@ def main(argv=None):
         inserted, push_s = measure_push(url, key, lines, args.batch, args.clients)
         push_rate = inserted / push_s
         log(f"push: {push_rate:,.0f} lines/s")
+        if args.push_only:
+            print(
+                "RESULT "
+                + json.dumps(
+                    {
+                        "backend": args.backend,
+                        "push_lines": inserted,
+                        "push_s": round(push_s, 2),
+                        "push_lines_per_s": round(push_rate),
+                        "gunicorn_workers": args.workers,
+                        "clients": args.clients,
+                        "loadavg_end": os.getloadavg(),
+                    },
+                    sort_keys=True,
+                )
+            )
+            return 0
 
         app = create_app({"SQLALCHEMY_DATABASE_URI": uri})
         with app.app_context():
