@@ -59,7 +59,6 @@ BIN = Path(sys.executable).parent
 DEFAULT_DATABASE = "crm_bench_reports"
 JSON_TARGET = 1.0
 XLSX_TARGET = 5.0
-XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def parse_args(argv=None):
@@ -126,7 +125,9 @@ def build_erp(args, target):
     started = time.perf_counter()
     rows = 0
     for index in range(months):
-        for batch in chunks(month_rows(customers, months, 12, index, args.seed), 5000):
+        for batch in chunks(
+            month_rows(customers, months, 12, index, args.seed), args.batch
+        ):
             with transaction(database, user, context):
                 Summary.upsert(batch)
             rows += len(batch)

@@ -120,6 +120,25 @@ class ErpDocument:
     data: dict[str, Any]
 
 
+class ReportsNotConfigured(Exception):
+    """The API has no key of the ERP's ``crm_reports`` application."""
+
+
+def reports_client(config: Any) -> "ErpReportsClient":
+    """The client of the report routes from the app's configuration."""
+    if not config.get("ERP_REPORTS_KEY"):
+        raise ReportsNotConfigured(
+            "The API has no ERP key of the crm_reports application: set "
+            "CRM_ERP_REPORTS_KEY."
+        )
+    return ErpReportsClient(
+        config["ERP_URL"],
+        config["ERP_DATABASE"],
+        config["ERP_REPORTS_KEY"],
+        config["ERP_TIMEOUT_SECONDS"],
+    )
+
+
 class ErpReportsClient:
     """The report routes of crm_module, with a key of the ``crm_reports``
     application: the ERP applies that key's user's access rights."""

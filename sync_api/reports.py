@@ -11,7 +11,13 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 
 from sync_api.auth import require_scope
-from sync_api.erp import ErpError, ErpRefused, ErpReportsClient
+from sync_api.erp import (
+    ErpError,
+    ErpRefused,
+    ErpReportsClient,
+    ReportsNotConfigured,
+    reports_client,
+)
 from sync_api.errors import ApiError
 from sync_api.services.reports import (
     FORMATS,
@@ -84,7 +90,7 @@ def serve(name: str, **path_args: Any) -> Response:
             title="Invalid report parameter",
             parameter=error.parameter,
         ) from error
-    with reports_client() as client:
+    with erp_reports() as client:
         try:
             fetched = fetch_report(
                 client,
@@ -145,20 +151,11 @@ def requested_format() -> str:
     return {mimetype: fmt for fmt, mimetype in MIMETYPES.items()}[best]
 
 
-def reports_client() -> ErpReportsClient:
-    config = current_app.config
-    if not config.get("ERP_REPORTS_KEY"):
-        raise ApiError(
-            503,
-            "Reports are not configured: the API has no ERP key of the "
-            "crm_reports application (CRM_ERP_REPORTS_KEY).",
-        )
-    return ErpReportsClient(
-        config["ERP_URL"],
-        config["ERP_DATABASE"],
-        config["ERP_REPORTS_KEY"],
-        config["ERP_TIMEOUT_SECONDS"],
-    )
+def erp_reports() -> ErpReportsClient:
+    try:
+        return reports_client(current_app.config)
+    except ReportsNotConfigured as error:
+        raise ApiError(503, f"Reports are not configured. {error}") from error
 
 
 def erp_problem(error: ErpError) -> ApiError:

@@ -150,8 +150,6 @@ def erp_app(database_uri, erp):
         SYNC_MAX_BACKOFF_SECONDS=0.5,
         SYNC_POLL_SECONDS=0.05,
     )
-    with app.app_context():
-        db.create_all()
     yield app
     with app.app_context():
         db.engine.dispose()

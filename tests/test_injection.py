@@ -13,6 +13,7 @@ from sync_api.extensions import db
 from sync_api.models import ApiKey, SalesLine
 from tests.lines import batch, line
 from tests.test_health import assert_problem
+from tests.test_sales import count
 
 HOSTILE = [
     "'; DROP TABLE sales_line; --",
@@ -84,8 +85,7 @@ def test_hostile_source_is_refused_and_nothing_stored(app, client, make_key, val
 
     body = assert_problem(response, 422)
     assert [e["field"] for e in body["errors"]] == ["source"]
-    with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(SalesLine)) == 0
+    assert count(app, SalesLine) == 0
 
 
 @pytest.mark.parametrize("field", FREE_TEXT)
@@ -100,8 +100,7 @@ def test_nul_character_is_refused_on_every_database(app, client, make_key, field
     body = assert_problem(response, 422)
     assert [(e["index"], e["field"]) for e in body["errors"]] == [(1, field)]
     assert "NUL" in body["errors"][0]["message"]
-    with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(SalesLine)) == 0
+    assert count(app, SalesLine) == 0
 
 
 def test_nul_character_in_a_filter_is_a_400(client, make_key):

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from sync_api.currencies import ISO_4217_CODES
 from sync_api.erp import UpsertResult
@@ -23,6 +23,7 @@ from sync_api.extensions import db
 from sync_api.models import SalesLine, SalesLineRevision, SalesSource, SyncPending
 from sync_api.services.sync import SyncSettings, SyncWorker
 from tests.lines import batch, expected_totals
+from tests.test_sales import count
 
 SOURCE = "prop"
 # Examples share one app and database per test, emptied between examples.
@@ -164,11 +165,6 @@ def empty_ledger(app) -> None:
         for model in LEDGER_TABLES:
             db.session.execute(model.__table__.delete())
         db.session.commit()
-
-
-def count(app, model) -> int:
-    with app.app_context():
-        return db.session.scalar(select(func.count()).select_from(model))
 
 
 def push(client, headers, lines):

@@ -25,6 +25,15 @@ def push(client, headers, *lines, source=SOURCE):
     return client.post("/api/v1/sales", json=batch(source, *lines), headers=headers)
 
 
+def push_csv(client, headers, body, source=SOURCE):
+    return client.post(
+        f"/api/v1/sales?source={source}",
+        data=body,
+        content_type="text/csv",
+        headers=headers,
+    )
+
+
 def count(app, model):
     with app.app_context():
         return db.session.scalar(select(func.count()).select_from(model))
@@ -352,12 +361,7 @@ def test_csv_push(app, client, writer):
         "A-2,,C0002,2025-03-15,-1,-5.00,-4.00,USD,\n"
     )
 
-    response = client.post(
-        f"/api/v1/sales?source={SOURCE}",
-        data=body,
-        content_type="text/csv",
-        headers=writer,
-    )
+    response = push_csv(client, writer, body)
 
     assert response.get_json()["inserted"] == 2
     page = client.get("/api/v1/sales?external_id=A-2", headers=writer).get_json()
@@ -370,12 +374,7 @@ def test_csv_errors_have_row_index(client, writer):
         "external_id,customer,date,quantity,amount,cost,currency\nA-1,C1,x,1,1,1,CNY\n"
     )
 
-    response = client.post(
-        f"/api/v1/sales?source={SOURCE}",
-        data=body,
-        content_type="text/csv",
-        headers=writer,
-    )
+    response = push_csv(client, writer, body)
 
     document = assert_problem(response, 422)
     assert [(e["index"], e["field"]) for e in document["errors"]] == [(0, "date")]
@@ -387,12 +386,7 @@ def test_csv_with_old_mac_line_ends_is_read(client, writer):
         "A-1,C0001,2025-03-14,10,1200.00,800.00,CNY\r"
     )
 
-    response = client.post(
-        f"/api/v1/sales?source={SOURCE}",
-        data=body,
-        content_type="text/csv",
-        headers=writer,
-    )
+    response = push_csv(client, writer, body)
 
     assert response.get_json()["inserted"] == 1
 
@@ -401,17 +395,11 @@ def test_csv_with_old_mac_line_ends_is_read(client, writer):
 def test_malformed_csv_is_a_400_and_stores_nothing(app, client, writer, body):
     # Found by schemathesis: a bare carriage return made the reader fail
     # with a 500.
-    response = client.post(
-        f"/api/v1/sales?source={SOURCE}",
-        data=body,
-        content_type="text/csv",
-        headers=writer,
-    )
+    response = push_csv(client, writer, body)
 
     assert response.status_code in (400, 422)
     assert response.mimetype == "application/problem+json"
-    with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(SalesLine)) == 0
+    assert count(app, SalesLine) == 0
 
 
 def test_concurrent_overlapping_pushes_store_each_line_once(app, writer):

@@ -17,7 +17,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from sync_api.erp import ErpError, ErpRefused, ErpReportsClient
+from sync_api.erp import ErpError, ErpRefused, ReportsNotConfigured, reports_client
 from sync_api.services.reports import (
     FORMATS,
     GROUP_BY,
@@ -92,19 +92,13 @@ def write_report(
     except ReportQueryError as error:
         raise click.UsageError(error.message) from error
     config = current_app.config
-    if not config.get("ERP_REPORTS_KEY"):
-        raise click.ClickException(
-            "No ERP reports key: set CRM_ERP_REPORTS_KEY to a key of the ERP's "
-            "crm_reports application."
-        )
+    try:
+        client = reports_client(config)
+    except ReportsNotConfigured as error:
+        raise click.ClickException(str(error)) from error
     progress = PageProgress()
     try:
-        with ErpReportsClient(
-            config["ERP_URL"],
-            config["ERP_DATABASE"],
-            config["ERP_REPORTS_KEY"],
-            config["ERP_TIMEOUT_SECONDS"],
-        ) as client:
+        with client:
             fetched = fetch_report(
                 client,
                 query,

@@ -667,20 +667,6 @@ def render_csv(query: ReportQuery, document: dict[str, Any]) -> bytes:
 # --- XLSX ------------------------------------------------------------------
 
 
-def to_date(value: Any) -> dt.datetime | None:
-    if not value:
-        return None
-    text = str(value)
-    if len(text) == 10:
-        return dt.datetime.combine(dt.date.fromisoformat(text), dt.time())
-    return dt.datetime.fromisoformat(text)
-
-
-def decimal_places(value: Any) -> int:
-    exponent = Decimal(str(value)).as_tuple().exponent
-    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
-
-
 class Formats:
     """The workbook's cell formats, made once each."""
 
