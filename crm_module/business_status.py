@@ -5,7 +5,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from xml.sax.saxutils import escape
 
 from sql import Literal, Null, Window
-from sql.aggregate import Count, Min, Sum
+from sql.aggregate import Min, Sum
 from sql.conditionals import Case
 from sql.functions import RowNumber
 
@@ -19,11 +19,10 @@ from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import Button, StateReport, StateView, Wizard
 
 from .common import (
-    exact_sum, from_exact_sum, month_add, report_decimal, sql_date as _date,
-    today)
+    exact_sum, from_exact_sum, month_add, month_end_rates, report_decimal,
+    sql_date as _date, today)
 from .exceptions import (
     MissingRateError, ReportNoFiguresError, ReportPeriodError)
-from .visit import required_visits
 
 CENT = Decimal('0.01')
 # Plan states whose objectives count as the customer's targets.
@@ -376,7 +375,6 @@ class BusinessStatus(Model):
         the customers in the report"""
         pool = Pool()
         Summary = pool.get('crm.sales.summary')
-        Currency = pool.get('currency.currency')
         summary = Summary.__table__()
         cursor = Transaction().connection.cursor()
         customers = cls._customers_query(company, month_end)
@@ -389,33 +387,21 @@ class BusinessStatus(Model):
                 & summary.party.in_(customers.select(customers.party)),
                 group_by=[summary.party, summary.currency, summary.month]))
         currency = company.currency
-        rates, missing = {}, []
-        result = {}
-        for party, currency_id, month, revenue in cursor.fetchall():
-            month = _date(month)
-            revenue = from_exact_sum(revenue)
-            if currency_id != currency.id:
-                if (currency_id, month) not in rates:
-                    date = month_add(month, 1) - dt.timedelta(days=1)
-                    with Transaction().set_context(date=date):
-                        from_, to = Currency.browse([currency_id, currency.id])
-                        if not from_.rate or not to.rate:
-                            missing.append('%s %s' % (
-                                    (from_ if not from_.rate else to).code,
-                                    date.isoformat()))
-                            rates[currency_id, month] = None
-                        else:
-                            rates[currency_id, month] = to.rate / from_.rate
-                rate = rates[currency_id, month]
-                if rate is None:
-                    continue
-                revenue = currency.round(revenue * rate)
-            months = result.setdefault(party, {})
-            months[month] = months.get(month, Decimal(0)) + revenue
+        rows = [(party, currency_id, _date(month), from_exact_sum(revenue))
+            for party, currency_id, month, revenue in cursor.fetchall()]
+        rates, missing = month_end_rates(currency, [
+                (currency_id, month) for _, currency_id, month, _ in rows
+                if currency_id != currency.id])
         if missing:
             raise MissingRateError(gettext(
                     'crm_module.msg_business_status_missing_rate',
-                    rates=', '.join(sorted(set(missing)))))
+                    rates=', '.join(sorted(missing))))
+        result = {}
+        for party, currency_id, month, revenue in rows:
+            if currency_id != currency.id:
+                revenue = currency.round(revenue * rates[currency_id, month])
+            months = result.setdefault(party, {})
+            months[month] = months.get(month, Decimal(0)) + revenue
         return result
 
     @classmethod
@@ -449,36 +435,21 @@ class BusinessStatus(Model):
     def _visits(cls, company, month, month_end):
         """Return per party the visits done and required in the month, as
         the visit compliance screens count them for that period"""
-        pool = Pool()
-        Compliance = pool.get('crm.visit.compliance')
-        Visit = pool.get('crm.visit')
-        visit = Visit.__table__()
+        Compliance = Pool().get('crm.visit.compliance')
         cursor = Transaction().connection.cursor()
         query = Compliance.table_query()
         customers = cls._customers_query(company, month_end)
-        cursor.execute(*query.select(query.party, query.level,
+        cursor.execute(*query.select(query.company, query.party, query.level,
                 query.interval, query.interval_unit,
                 where=(query.company == company.id)
                 & query.party.in_(customers.select(customers.party))))
         rows = cursor.fetchall()
-        cursor.execute(*visit.select(
-                visit.party, visit.level, Count(Literal(1)),
-                where=(visit.company == company.id)
-                & (visit.date >= month) & (visit.date <= month_end)
-                & visit.party.in_(customers.select(customers.party)),
-                group_by=[visit.party, visit.level]))
-        done_counts = {(party, level): count
-            for party, level, count in cursor}
-        result, requirements = {}, {}
-        for party, level, interval, unit in rows:
-            if (interval, unit) not in requirements:
-                requirements[interval, unit] = required_visits(
-                    interval, unit, month, month_end)
-            needed = requirements[interval, unit]
-            done, required = result.get(party, (0, 0))
-            result[party] = (
-                done + min(done_counts.get((party, level), 0), needed),
-                required + needed)
+        result = {}
+        for row, (needed, done) in zip(
+                rows, Compliance.period_figures(rows, month, month_end),
+                strict=True):
+            party_done, party_required = result.get(row[1], (0, 0))
+            result[row[1]] = (party_done + done, party_required + needed)
         return result
 
 
@@ -567,12 +538,8 @@ class BusinessStatusReport(Report):
         company = Company(company_id)
         lang = Lang.get()
 
-        def amount(value):
-            if value is None:
-                return ''
-            return lang.format_number(Decimal(value), digits=2)
-
-        def percent(value):
+        def number(value):
+            "Amounts and percentages alike: two decimals, blank for None"
             if value is None:
                 return ''
             return lang.format_number(Decimal(value), digits=2)
@@ -584,8 +551,8 @@ class BusinessStatusReport(Report):
         context.update({
                 'status': status,
                 'company': company,
-                'amount': amount,
-                'percent': percent,
+                'amount': number,
+                'percent': number,
                 'chart': chart,
                 })
         return context

@@ -2,7 +2,7 @@ import contextlib
 import contextvars
 import datetime as dt
 import functools
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 
 from dateutil.relativedelta import relativedelta
 
@@ -109,6 +109,25 @@ def month_add(date, months):
     return date.replace(year=index // 12, month=index % 12 + 1, day=1)
 
 
+def month_end_rates(currency, pairs):
+    """Return the rates that convert amounts of (currency id, month) pairs
+    into currency at the last day of each month, and the missing rates as
+    "CODE date" texts; a pair without a rate is not in the rates."""
+    Currency = Pool().get('currency.currency')
+    rates, missing = {}, []
+    for currency_id, month in sorted(set(pairs)):
+        month_end = month_add(month, 1) - dt.timedelta(days=1)
+        with Transaction().set_context(date=month_end):
+            from_, to = Currency.browse([currency_id, currency.id])
+            if not from_.rate or not to.rate:
+                missing.append('%s %s' % (
+                        (from_ if not from_.rate else to).code,
+                        month_end.isoformat()))
+            else:
+                rates[currency_id, month] = to.rate / from_.rate
+    return rates, missing
+
+
 class _SQLiteAmount(Function):
     "Whole cents to the decimal text Tryton stores in a SQLite Numeric"
     __slots__ = ()
@@ -129,6 +148,15 @@ def percent(numerator, denominator):
         return None
     return (Decimal(numerator) * 100 / Decimal(denominator)).quantize(
         PERCENT_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+def achieved_percent(actual, target):
+    """Return actual as a percentage of target rounded half-even to 0.01, or
+    None without an actual or a target (plan achievement, visit compliance)"""
+    if actual is None or not target:
+        return None
+    return (Decimal(actual) * 100 / target).quantize(
+        Decimal('0.01'), rounding=ROUND_HALF_EVEN)
 
 
 def _sqlite_amount(cents):

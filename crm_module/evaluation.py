@@ -18,9 +18,9 @@ from trytond.transaction import Transaction
 
 from .common import (
     WorkflowGuardMixin, cents, cents_to_amount, exact_sum, from_exact_sum,
-    invalidate_cache, month_add, numeric, numeric_text, prepare_cents,
-    report_date, report_decimal, report_number_text, requires_state,
-    sql_percent, today as crm_today)
+    invalidate_cache, month_add, month_end_rates, numeric, numeric_text,
+    prepare_cents, report_date, report_decimal, report_number_text,
+    requires_state, sql_percent, today as crm_today)
 from .configuration import MEASURES, PERIOD_TYPES
 from .exceptions import (
     EvaluationOverrideError, EvaluationPeriodError, MissingRateError,
@@ -385,7 +385,6 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
         """
         pool = Pool()
         Summary = pool.get('crm.sales.summary')
-        Currency = pool.get('currency.currency')
         cursor = Transaction().connection.cursor()
         summary = Summary.__table__()
 
@@ -402,17 +401,8 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
                 & (summary.currency != currency.id),
                 group_by=[summary.party, summary.currency, summary.month]))
         foreign = list(cursor)
-        rates, missing = {}, []
-        for currency_id, month in sorted({(r[1], r[2]) for r in foreign}):
-            month_end = month_add(month, 1) - dt.timedelta(days=1)
-            with Transaction().set_context(date=month_end):
-                from_, to = Currency.browse([currency_id, currency.id])
-                if not from_.rate or not to.rate:
-                    missing.append('%s %s' % (
-                            (from_ if not from_.rate else to).code,
-                            month_end.isoformat()))
-                else:
-                    rates[currency_id, month] = to.rate / from_.rate
+        rates, missing = month_end_rates(
+            currency, [(r[1], r[2]) for r in foreign])
         if missing:
             raise MissingRateError(gettext(
                     'crm_module.msg_evaluation_missing_rate',

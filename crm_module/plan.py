@@ -1,5 +1,5 @@
 import datetime as dt
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Workflow, fields
@@ -8,8 +8,9 @@ from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
 from .common import (
-    WorkflowGuardMixin, exact_sum, from_exact_sum, in_workflow, month_add,
-    requires_state, today, workflow)
+    WorkflowGuardMixin, achieved_percent, exact_sum, from_exact_sum,
+    in_workflow, month_add, month_end_rates, requires_state, sql_date, today,
+    workflow)
 from .exceptions import PlanValidationError, WorkflowStateError
 
 STATES = [
@@ -39,13 +40,6 @@ def half_year(date):
     "Return the first and last day of the half-year of date"
     start = date.replace(month=1 if date.month <= 6 else 7, day=1)
     return start, month_add(start, 6) - dt.timedelta(days=1)
-
-
-def _percent(actual, target):
-    if actual is None or not target:
-        return None
-    return (actual * 100 / target).quantize(
-        Decimal('0.01'), rounding=ROUND_HALF_EVEN)
 
 
 class AccountPlan(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
@@ -348,7 +342,6 @@ class AccountPlan(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
         for both while a currency rate is missing"""
         pool = Pool()
         Summary = pool.get('crm.sales.summary')
-        Currency = pool.get('currency.currency')
         summary = Summary.__table__()
         cursor = Transaction().connection.cursor()
         cursor.execute(*summary.select(
@@ -360,19 +353,18 @@ class AccountPlan(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
                 & (summary.month <= self.end_date),
                 group_by=[summary.currency, summary.month]))
         currency = self.company.currency
+        rows = [(currency_id, sql_date(month), from_exact_sum(month_revenue),
+                from_exact_sum(month_cost))
+            for currency_id, month, month_revenue, month_cost in cursor]
+        rates, missing = month_end_rates(currency, [
+                (currency_id, month) for currency_id, month, _, _ in rows
+                if currency_id != currency.id])
+        if missing:
+            return None, None
         revenue = cost = Decimal(0)
-        for currency_id, month, month_revenue, month_cost in cursor:
-            month_revenue = from_exact_sum(month_revenue)
-            month_cost = from_exact_sum(month_cost)
+        for currency_id, month, month_revenue, month_cost in rows:
             if currency_id != currency.id:
-                if isinstance(month, str):
-                    month = dt.date.fromisoformat(month)
-                month_end = month_add(month, 1) - dt.timedelta(days=1)
-                with Transaction().set_context(date=month_end):
-                    from_, to = Currency.browse([currency_id, currency.id])
-                    if not from_.rate or not to.rate:
-                        return None, None
-                    rate = to.rate / from_.rate
+                rate = rates[currency_id, month]
                 month_revenue *= rate
                 month_cost *= rate
             revenue += month_revenue
@@ -542,7 +534,7 @@ class AccountPlanObjective(PlanLineMixin, ModelSQL, ModelView):
                 actual = objective.actual_value
             values = {
                 'actual': actual,
-                'achievement': _percent(actual, objective.target)
+                'achievement': achieved_percent(actual, objective.target)
                 if objective.kind != 'text' else None,
                 }
             for name in names:

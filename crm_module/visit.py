@@ -1,5 +1,3 @@
-from decimal import ROUND_HALF_EVEN, Decimal
-
 from sql import Literal, Null
 from sql.aggregate import Count, Max, Min
 from sql.conditionals import Case
@@ -13,7 +11,9 @@ from trytond.pyson import Eval
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
-from .common import add_interval, report_date, report_decimal, sql_date, today
+from .common import (
+    achieved_percent, add_interval, report_date, report_decimal, sql_date,
+    today)
 from .exceptions import VisitPolicyError, VisitValidationError
 
 LEVELS = [
@@ -418,9 +418,13 @@ class VisitCompliance(ModelSQL, ModelView):
                     group_by=[visit.company, visit.party, visit.level]))
             for company, party, level, count in cursor:
                 done_counts[company, party, level] = count
-        figures = []
+        figures, requirements = [], {}
         for company, party, level, interval, unit in rows:
-            needed = required_visits(interval, unit, from_date, to_date)
+            # Many rows share a policy: count its windows once.
+            needed = requirements.get((interval, unit))
+            if needed is None:
+                needed = requirements[interval, unit] = required_visits(
+                    interval, unit, from_date, to_date)
             figures.append((needed,
                     min(done_counts.get((company, party, level), 0), needed)))
         return figures
@@ -445,14 +449,6 @@ def required_visits(interval, unit, from_date, to_date):
         except (OverflowError, ValueError):
             break  # the next window starts after the last date there is
     return count
-
-
-def compliance_rate(done, required):
-    "Return the share of required visits done as a percentage, or None"
-    if not required:
-        return None
-    return (Decimal(done) * 100 / required).quantize(
-        Decimal('0.01'), rounding=ROUND_HALF_EVEN)
 
 
 class ComplianceContext(ModelView):
@@ -564,7 +560,7 @@ class ManagerCompliance(ModelSQL, ModelView):
             values = {
                 'required': required[manager.id],
                 'done': done[manager.id],
-                'rate': compliance_rate(done[manager.id], required[manager.id]),
+                'rate': achieved_percent(done[manager.id], required[manager.id]),
                 }
             for name in names:
                 result[name][manager.id] = values[name]
@@ -652,6 +648,6 @@ class ManagerCompliance(ModelSQL, ModelView):
                 'required': required,
                 'done': done,
                 'rate': report_decimal(
-                    compliance_rate(done, required), cls.rate.digits[1]),
+                    achieved_percent(done, required), cls.rate.digits[1]),
                 },
             }
