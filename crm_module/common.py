@@ -6,10 +6,10 @@ from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 
 from dateutil.relativedelta import relativedelta
 
+from sql import Cast, Null
 from sql.aggregate import Sum
-from sql.conditionals import NullIf
-from sql.functions import Function, Round
-from sql import Cast
+from sql.conditionals import Case, NullIf
+from sql.functions import Abs, Function, Round
 
 from trytond import backend
 from trytond.i18n import gettext
@@ -128,16 +128,56 @@ def month_end_rates(currency, pairs):
     return rates, missing
 
 
-class _SQLiteAmount(Function):
-    "Whole cents to the decimal text Tryton stores in a SQLite Numeric"
-    __slots__ = ()
-    _function = 'CRM_AMOUNT'
-
-
 class _SQLitePercent(Function):
     "100 * numerator / denominator rounded to 4 digits, as decimal text"
     __slots__ = ()
     _function = 'CRM_PERCENT'
+
+
+class _Printf(Function):
+    "SQLite's printf, which formats in C what Python would format per row"
+    __slots__ = ()
+    _function = 'PRINTF'
+
+
+# The largest whole numbers whose percentage sqlite_percent computes in
+# 64-bit integers: |numerator| * 10**6 + |denominator| / 2 stays below
+# 2**63. Larger ones are handed to Python's exact decimals (CRM_PERCENT).
+_PERCENT_NUMERATOR_LIMIT = 10 ** 12
+_PERCENT_DENOMINATOR_LIMIT = 10 ** 18
+
+
+def sqlite_amount(cents):
+    """Return the SQLite SQL of whole cents as the text of a Numeric with 2
+    digits, byte for byte what Tryton stores for Decimal(cents).scaleb(-2)
+    (a BLOB of its str), or NULL"""
+    whole = Abs(cents)
+    return Case((cents == Null, Null),
+        else_=Cast(_Printf(
+                Case((cents < 0, '-%d.%02d'), else_='%d.%02d'),
+                whole / 100, whole % 100), 'BLOB'))
+
+
+def sqlite_percent(numerator, denominator):
+    """Return the SQLite SQL of percent(numerator, denominator) for whole
+    numbers, as the text Tryton stores for that Decimal (a BLOB of its str).
+
+    The quotient is rounded half away from zero on the absolute values, in
+    integers; its sign is the sign Decimal gives, so that 0 / -x is -0.0000
+    as in Python."""
+    a = Abs(numerator) * 1000000
+    b = Abs(denominator)
+    quotient = (a + b / 2) / b
+    negative = (numerator < 0) != (denominator < 0)
+    return Case(
+        ((numerator == Null) | (denominator == Null) | (denominator == 0),
+            Null),
+        ((Abs(numerator) >= _PERCENT_NUMERATOR_LIMIT)
+            | (b >= _PERCENT_DENOMINATOR_LIMIT),
+            _SQLitePercent(numerator, denominator)),
+        else_=Cast(_Printf(
+                Case((negative, '-%d.%04d'), else_='%d.%04d'),
+                quotient / 10000, quotient % 10000), 'BLOB'))
 
 
 def percent(numerator, denominator):
@@ -159,12 +199,6 @@ def achieved_percent(actual, target):
         Decimal('0.01'), rounding=ROUND_HALF_EVEN)
 
 
-def _sqlite_amount(cents):
-    if cents is None:
-        return None
-    return str(Decimal(int(cents)).scaleb(-2)).encode()
-
-
 def _sqlite_percent(numerator, denominator):
     value = percent(numerator, denominator)
     return str(value).encode() if value is not None else None
@@ -174,21 +208,22 @@ def prepare_cents():
     """Make the cents functions available on the transaction's connection.
 
     SQLite has no exact decimal type: sums are taken in whole cents and the
-    results are turned back into decimal text by Python functions, which
-    store exactly what Tryton itself stores for a Numeric."""
+    results are turned back into the decimal text Tryton itself stores for
+    a Numeric, in SQL (sqlite_amount, sqlite_percent) or, for percentages
+    too large for 64-bit integers, by Python's exact decimals."""
     if backend.name == 'sqlite':
         connection = Transaction().connection
-        connection.create_function(
-            'CRM_AMOUNT', 1, _sqlite_amount, deterministic=True)
         connection.create_function(
             'CRM_PERCENT', 2, _sqlite_percent, deterministic=True)
 
 
 def cents(column):
-    "Return the SQL of a Numeric column in whole cents, exact on any backend"
+    """Return the SQL of a Numeric column with 2 digits in whole cents, as a
+    64-bit integer on any backend: exact, and PostgreSQL sums bigints much
+    faster than numerics"""
     if backend.name == 'sqlite':
         return Cast(Round(column * 100), 'INTEGER')
-    return Round(column * 100)
+    return Cast(column * 100, 'BIGINT')
 
 
 def numeric(expression):
@@ -201,14 +236,14 @@ def numeric(expression):
 def cents_to_amount(expression):
     "Return the SQL of a Numeric value with 2 digits from whole cents"
     if backend.name == 'sqlite':
-        return _SQLiteAmount(expression)
+        return sqlite_amount(expression)
     return Round(Cast(expression, 'NUMERIC') / 100, 2)
 
 
 def sql_percent(numerator, denominator):
     "Return the SQL of percent(numerator, denominator)"
     if backend.name == 'sqlite':
-        return _SQLitePercent(numerator, denominator)
+        return sqlite_percent(numerator, denominator)
     return Round(
         Cast(numerator, 'NUMERIC') * 100 / NullIf(denominator, 0), 4)
 
