@@ -716,6 +716,22 @@ def run(args, target):
         )
     compute_s = statistics.median(compute_times)
     evaluation_id = evaluation_ids[-1]
+
+    # Compute again, as a user does after a correction: back to draft, then
+    # compute replaces the lines it wrote (each deleted line is looked up
+    # among the parties that may point at it).
+    with transaction(database, user, context):
+        Evaluation.draft([Evaluation(evaluation_id)])
+    phases.take(0)
+    started = time.perf_counter()
+    with profiler("recompute"), transaction(database, user, context):
+        Evaluation.compute([Evaluation(evaluation_id)])
+    recompute_s = time.perf_counter() - started
+    recompute_phases = phases.take(recompute_s)
+    log(
+        f"recompute (draft, then compute over its own lines): {recompute_s:.3f} s; "
+        + ", ".join(f"{k} {v:.3f}" for k, v in recompute_phases.items())
+    )
     if len(evaluation_ids) > 1:
         with transaction(database, user, context):
             Evaluation.cancel(Evaluation.browse(evaluation_ids[:-1]))
@@ -830,6 +846,8 @@ def run(args, target):
         "compute_phases_s": compute_phases[-1],
         "compute_aggregate_ratio": round(compute_s / aggregate_s, 2),
         "compute_aggregate_both_periods_ratio": round(compute_s / aggregate_both_s, 2),
+        "recompute_s": round(recompute_s, 4),
+        "recompute_phases_s": recompute_phases,
         "approve_s": round(approve_s, 4),
         "approve_phases_s": approve_phases,
         "apply_s": round(apply_s, 4),
@@ -862,6 +880,7 @@ def report(result):
     checks = {
         "compute_aggregate_ratio": result["compute_aggregate_ratio"] <= RATIO_TARGET,
         "compute_s": result["compute_s"] < COMPUTE_TARGET,
+        "recompute_s": result["recompute_s"] < COMPUTE_TARGET,
         "approve_apply_s": result["approve_apply_s"] < APPLY_TARGET,
         "upsert_rows_per_s": (result["upsert_rows_per_s"] or 0) >= UPSERT_TARGET,
         "figures_match_aggregate": result["aggregate_mismatches"] == 0,
@@ -870,6 +889,7 @@ def report(result):
     result["targets"] = {
         "compute_aggregate_ratio": f"<= {RATIO_TARGET:g}",
         "compute_s": f"< {COMPUTE_TARGET:g}",
+        "recompute_s": f"< {COMPUTE_TARGET:g}",
         "approve_apply_s": f"< {APPLY_TARGET:g} (assumed)",
         "upsert_rows_per_s": f">= {UPSERT_TARGET:g}",
     }
@@ -897,6 +917,12 @@ def report(result):
             f"{result['compute_s']:.2f} s",
             f"< {COMPUTE_TARGET:g} s",
             verdict("compute_s"),
+        ),
+        (
+            "recompute (replaces its lines)",
+            f"{result['recompute_s']:.2f} s",
+            f"< {COMPUTE_TARGET:g} s",
+            verdict("recompute_s"),
         ),
         (
             "approve + apply",

@@ -1,8 +1,9 @@
+from sql import Null
 from sql.aggregate import Count
 
 from trytond import backend
 from trytond.i18n import gettext
-from trytond.model import fields
+from trytond.model import Index, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Bool, Eval
 from trytond.tools import grouped_slice
@@ -117,6 +118,17 @@ class Party(metaclass=PoolMeta):
         locals()[_name] = fields.Function(
             _field(_string, **_kwargs), 'get_crm_evaluation_figure')
     del _name, _line_field, _field, _string, _kwargs
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        # Deleting an evaluation's lines (recompute, delete) makes
+        # PostgreSQL look up the parties pointing at each line to set them to
+        # NULL: without an index that is a scan of the parties per line.
+        cls._sql_indexes.add(Index(t,
+                (t.crm_evaluation_line, Index.Equality()),
+                where=t.crm_evaluation_line != Null))
 
     @classmethod
     def default_crm_strategic(cls):
