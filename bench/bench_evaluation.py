@@ -685,6 +685,16 @@ def run(args, target):
     phases.wrap(Line, "check_overrides", "line.check_overrides")
     phases.wrap(Evaluation, "_apply", "_apply")
 
+    def timed(name, method):
+        """Run Evaluation.<method> on the evaluation of evaluation_ids[-1] in
+        its own transaction, commit included; return the seconds and phases"""
+        phases.take(0)
+        started = time.perf_counter()
+        with profiler(name), transaction(database, user, context):
+            getattr(Evaluation, method)([Evaluation(evaluation_ids[-1])])
+        seconds = time.perf_counter() - started
+        return seconds, phases.take(seconds)
+
     period_type = "calendar" if start.month == 1 and period_months == 12 else "rolling"
     compute_times, compute_phases, evaluation_ids = [], [], []
     for run_index in range(args.repeat):
@@ -702,13 +712,9 @@ def run(args, target):
                 ]
             )
             evaluation_ids.append(evaluation.id)
-        phases.take(0)
-        started = time.perf_counter()
-        with profiler("compute"), transaction(database, user, context):
-            Evaluation.compute([Evaluation(evaluation_ids[-1])])
-        seconds = time.perf_counter() - started
+        seconds, run_phases = timed("compute", "compute")
         compute_times.append(seconds)
-        compute_phases.append(phases.take(seconds))
+        compute_phases.append(run_phases)
         log(
             f"compute {run_index + 1}/{args.repeat}: {seconds:.3f} s "
             f"({seconds / aggregate_s:.1f}x the bare aggregate); "
@@ -722,12 +728,7 @@ def run(args, target):
     # among the parties that may point at it).
     with transaction(database, user, context):
         Evaluation.draft([Evaluation(evaluation_id)])
-    phases.take(0)
-    started = time.perf_counter()
-    with profiler("recompute"), transaction(database, user, context):
-        Evaluation.compute([Evaluation(evaluation_id)])
-    recompute_s = time.perf_counter() - started
-    recompute_phases = phases.take(recompute_s)
+    recompute_s, recompute_phases = timed("recompute", "compute")
     log(
         f"recompute (draft, then compute over its own lines): {recompute_s:.3f} s; "
         + ", ".join(f"{k} {v:.3f}" for k, v in recompute_phases.items())
@@ -772,17 +773,8 @@ def run(args, target):
         + f"; {len(mismatches)} parties differ from the bare aggregate"
     )
 
-    phases.take(0)
-    started = time.perf_counter()
-    with profiler("approve"), transaction(database, user, context):
-        Evaluation.approve([Evaluation(evaluation_id)])
-    approve_s = time.perf_counter() - started
-    approve_phases = phases.take(approve_s)
-    started = time.perf_counter()
-    with profiler("apply"), transaction(database, user, context):
-        Evaluation.apply([Evaluation(evaluation_id)])
-    apply_s = time.perf_counter() - started
-    apply_phases = phases.take(apply_s)
+    approve_s, approve_phases = timed("approve", "approve")
+    apply_s, apply_phases = timed("apply", "apply")
     log(
         f"approve {approve_s:.3f} s ("
         + ", ".join(f"{k} {v:.3f}" for k, v in approve_phases.items())

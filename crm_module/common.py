@@ -147,15 +147,21 @@ _PERCENT_NUMERATOR_LIMIT = 10 ** 12
 _PERCENT_DENOMINATOR_LIMIT = 10 ** 18
 
 
+def _sqlite_decimal_text(negative, units, digits):
+    """Return the SQLite SQL of the BLOB of str(Decimal) for a whole number
+    of units of 10**-digits given as its absolute value and its sign"""
+    scale = 10 ** digits
+    fmt = '%%d.%%0%dd' % digits
+    return Cast(_Printf(Case((negative, '-' + fmt), else_=fmt),
+            units / scale, units % scale), 'BLOB')
+
+
 def sqlite_amount(cents):
     """Return the SQLite SQL of whole cents as the text of a Numeric with 2
     digits, byte for byte what Tryton stores for Decimal(cents).scaleb(-2)
     (a BLOB of its str), or NULL"""
-    whole = Abs(cents)
     return Case((cents == Null, Null),
-        else_=Cast(_Printf(
-                Case((cents < 0, '-%d.%02d'), else_='%d.%02d'),
-                whole / 100, whole % 100), 'BLOB'))
+        else_=_sqlite_decimal_text(cents < 0, Abs(cents), 2))
 
 
 def sqlite_percent(numerator, denominator):
@@ -175,9 +181,7 @@ def sqlite_percent(numerator, denominator):
         ((Abs(numerator) >= _PERCENT_NUMERATOR_LIMIT)
             | (b >= _PERCENT_DENOMINATOR_LIMIT),
             _SQLitePercent(numerator, denominator)),
-        else_=Cast(_Printf(
-                Case((negative, '-%d.%04d'), else_='%d.%04d'),
-                quotient / 10000, quotient % 10000), 'BLOB'))
+        else_=_sqlite_decimal_text(negative, quotient, 4))
 
 
 def percent(numerator, denominator):
