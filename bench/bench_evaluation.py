@@ -12,7 +12,9 @@ company in CNY, the customers and their monthly sales summaries (loaded with
 1. the bare SQL aggregate of revenue and cost per party over the 12 months
    of the evaluation;
 2. ``crm.evaluation.compute`` of a new evaluation of those 12 months;
-3. ``crm.evaluation.approve`` and ``crm.evaluation.apply`` of it.
+3. ``crm.evaluation.approve`` and ``crm.evaluation.apply`` of it;
+4. on PostgreSQL, writing the evaluation's lines again (rolled back) with
+   and without their foreign keys (see bench/README.md).
 
 It prints a table of the figures against their targets and the same figures
 as one JSON line starting with ``RESULT `` (see bench/README.md).
@@ -523,6 +525,46 @@ def main(argv=None):
     return 0 if ok or not args.check else 1
 
 
+def time_line_write(database, user, context, evaluation_id, runs=5):
+    """Time on PostgreSQL writing the evaluation's lines again, each run
+    rolled back, into crm_evaluation_line and into a copy of it with the same
+    columns and indexes but without the foreign keys Tryton gives its
+    Many2One fields: what any compute that stores its lines must spend."""
+    with transaction(database, user, context) as t:
+        cursor = t.connection.cursor()
+        cursor.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = 'crm_evaluation_line' AND column_name <> 'id' "
+            "ORDER BY ordinal_position"
+        )
+        columns = ", ".join(f'"{name}"' for (name,) in cursor.fetchall())
+        cursor.execute(
+            f"CREATE TEMP TABLE bench_lines AS SELECT {columns} "
+            "FROM crm_evaluation_line WHERE evaluation = %s",
+            (evaluation_id,),
+        )
+        cursor.execute(
+            "CREATE TEMP TABLE bench_line_copy (LIKE crm_evaluation_line INCLUDING ALL)"
+        )
+        result = {}
+        for name, table in [
+            ("foreign_keys_s", "crm_evaluation_line"),
+            ("no_foreign_keys_s", "bench_line_copy"),
+        ]:
+            times = []
+            for _ in range(runs):
+                cursor.execute("SAVEPOINT line_write")
+                started = time.perf_counter()
+                cursor.execute(
+                    f"INSERT INTO {table} ({columns}) SELECT {columns} FROM bench_lines"
+                )
+                times.append(time.perf_counter() - started)
+                cursor.execute("ROLLBACK TO SAVEPOINT line_write")
+            result[name] = round(statistics.median(times), 4)
+        t.rollback()
+    return result
+
+
 def run(args, target):
     database = args.database
     months = args.months
@@ -773,6 +815,15 @@ def run(args, target):
         + f"; {len(mismatches)} parties differ from the bare aggregate"
     )
 
+    line_write = None
+    if target.backend == "postgresql":
+        line_write = time_line_write(database, user, context, evaluation_id)
+        log(
+            f"writing the {len(lines):,} lines again: "
+            f"{line_write['foreign_keys_s']:.3f} s with their 5 foreign keys, "
+            f"{line_write['no_foreign_keys_s']:.3f} s without"
+        )
+
     approve_s, approve_phases = timed("approve", "approve")
     apply_s, apply_phases = timed("apply", "apply")
     log(
@@ -840,6 +891,7 @@ def run(args, target):
         "compute_aggregate_both_periods_ratio": round(compute_s / aggregate_both_s, 2),
         "recompute_s": round(recompute_s, 4),
         "recompute_phases_s": recompute_phases,
+        "line_write_s": line_write,
         "approve_s": round(approve_s, 4),
         "approve_phases_s": approve_phases,
         "apply_s": round(apply_s, 4),
@@ -955,6 +1007,25 @@ def report(result):
         ("approve", f"{result['approve_s']:.2f} s", "", ""),
         ("apply", f"{result['apply_s']:.2f} s", "", ""),
         ("summary rows", f"{result['summary_rows']:,}", "", ""),
+        *(
+            [
+                (
+                    "writing the lines, 5 foreign keys",
+                    f"{write['foreign_keys_s']:.2f} s "
+                    f"({write['foreign_keys_s'] / result['aggregate_s']:.1f}x)",
+                    "",
+                    "",
+                ),
+                (
+                    "writing the lines, no foreign keys",
+                    f"{write['no_foreign_keys_s']:.2f} s",
+                    "",
+                    "",
+                ),
+            ]
+            if (write := result["line_write_s"])
+            else []
+        ),
         ("peak memory (maxrss)", f"{result['peak_rss_mb']:,.0f} MB", "", ""),
     ]
     title = (
