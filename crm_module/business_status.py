@@ -1,5 +1,5 @@
 """The monthly business status report of strategic and key customers
-(战略客户业务状况分析报告表, DOMAIN section 5)."""
+(战略客户业务状况分析报告表)."""
 import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 from xml.sax.saxutils import escape
@@ -35,7 +35,7 @@ PROBLEM_CATEGORIES = {
 SERIOUS_SEVERITIES = ['serious', 'very_serious']
 SALES_FIELDS = [
     'sales_month', 'sales_previous_month', 'sales_same_month_last_year',
-    'sales_ytd']
+    'sales_ytd', 'sales_plan_to_date']
 MONEY_FIELDS = [*SALES_FIELDS, 'plan_target']
 COUNT_FIELDS = [
     'quality_problems', 'delivery_problems', 'service_problems',
@@ -77,17 +77,23 @@ class BusinessStatus(Model):
       record; for a party without history, its current tier;
     - sales: revenue of the monthly sales summaries in company currency
       (other currencies at the rate of each month's last day, rounded to
-      the cent per month); month, previous month, same month last year,
-      year to date (January to M) and the 12 months ending with M;
-    - plan target: the sum of the revenue objectives' targets of the
-      customer's approved or closed account plans whose period overlaps M;
-    - plan achievement: the revenue from the first month of those plans'
-      period to the end of M, in percent of the plan target (the plan's
-      progress so far; the target is not pro-rated);
+      the cent per month); month M, the previous month, the same month
+      last year, the calendar year to date (January to M of M's year) and
+      the 12 months ending with M;
+    - plan: the customer's approved or closed account plan whose period
+      overlaps M; if two do (one ends and the next starts in M), the one
+      starting last; its period is its start and end dates;
+    - plan target: the sum of the targets of that plan's revenue
+      objectives, for the plan's whole period (not pro-rated);
+    - plan period sales to date: the revenue from the month of the plan's
+      start date to the end of M; empty without a plan target;
+    - plan completion: the plan period sales to date in percent of the
+      plan target (the calendar year to date is not compared with the
+      target: it covers another period unless the plan starts in January);
     - fluctuation: change of the month's sales in percent of the previous
       month's, and of the same month last year's; empty unless that base
       is positive (as the growth of evaluations);
-    - new business: the new products objectives of those plans with their
+    - new business: the new products objectives of that plan with their
       actual and target;
     - problems: complaints received in M, not cancelled, of category
       quality, delivery and service; serious complaints: of severity
@@ -146,7 +152,7 @@ class BusinessStatus(Model):
         customers = cls._customers(company, month_end)
         plans = cls._plans(company, month, month_end)
         first_month = min([month_add(month, -12), month.replace(month=1)]
-            + [p['start'] for p in plans.values()])
+            + [p['first_month'] for p in plans.values()])
         sales = cls._sales(company, first_month, month_end)
         complaints = cls._complaints(company, month, month_end)
         visits = cls._visits(company, month, month_end)
@@ -177,16 +183,20 @@ class BusinessStatus(Model):
                     month_add(month, -12), zero),
                 'sales_ytd': sales_between(month.replace(month=1), month),
                 }
-            plan = plans.get(party_id)
-            target = plan['target'] if plan else None
+            plan = plans.get(party_id, {})
+            target = plan.get('target')
+            row['plan_start_date'] = plan.get('start_date')
+            row['plan_end_date'] = plan.get('end_date')
             row['plan_target'] = target
+            row['sales_plan_to_date'] = sales_between(
+                plan['first_month'], month) if target is not None else None
             row['plan_achievement'] = achievement(
-                sales_between(plan['start'], month), target) if plan else None
+                row['sales_plan_to_date'], target)
             row['fluctuation'] = percent_change(
                 row['sales_month'], row['sales_previous_month'])
             row['fluctuation_year'] = percent_change(
                 row['sales_month'], row['sales_same_month_last_year'])
-            row['new_business'] = plan['new_business'] if plan else None
+            row['new_business'] = plan.get('new_business')
             row.update(complaints.get(party_id, {}))
             for name_ in COUNT_FIELDS:
                 row.setdefault(name_, 0)
@@ -322,51 +332,60 @@ class BusinessStatus(Model):
 
     @classmethod
     def _plans(cls, company, month, month_end):
-        """Return per party the plan target, the first day of the plans'
-        period and the new business text of its approved or closed plans
-        overlapping the month"""
+        """Return per party its plan in the report: the approved or closed
+        account plan overlapping the month that starts last, with its
+        period (start_date, end_date as ISO dates, first_month), its
+        revenue target (None without revenue objective) and the text of
+        its new products objectives"""
         pool = Pool()
         Plan = pool.get('crm.account.plan')
         Objective = pool.get('crm.account.plan.objective')
         plan = Plan.__table__()
         objective = Objective.__table__()
         cursor = Transaction().connection.cursor()
-        cursor.execute(*plan.join(objective,
-                condition=objective.plan == plan.id).select(
-                plan.party, plan.start_date, objective.kind,
-                objective.description, objective.target,
-                objective.actual_value, objective.id,
+        cursor.execute(*plan.join(objective, 'LEFT',
+                condition=(objective.plan == plan.id)
+                & objective.kind.in_(['revenue', 'new_products'])).select(
+                plan.party, plan.start_date, plan.id, plan.end_date,
+                objective.kind, objective.description, objective.target,
+                objective.actual_value,
                 where=(plan.company == company.id)
                 & plan.state.in_(PLAN_STATES)
                 & (plan.start_date <= month_end)
-                & (plan.end_date >= month)
-                & objective.kind.in_(['revenue', 'new_products']),
-                order_by=[plan.party, plan.start_date, objective.id]))
+                & (plan.end_date >= month),
+                order_by=[plan.party, plan.start_date, plan.id,
+                    objective.id]))
         kind_name = Objective.fields_get(['kind'])['kind']['selection']
         new_products = dict(kind_name)['new_products']
         result = {}
-        for (party, start, kind, description, target, actual,
-                _) in cursor:
-            values = result.setdefault(party, {
-                    'target': None, 'start': None, 'new_business': None})
+        for (party, start, plan_id, end, kind, description, target,
+                actual) in cursor:
+            start = _date(start)
+            values = result.get(party)
+            # Approved plans of a customer do not overlap: the plan starting
+            # last, which comes last in the order, is the one in force at
+            # the end of the month.
+            if values is None or values['plan'] != plan_id:
+                values = result[party] = {
+                    'plan': plan_id,
+                    'start_date': start.isoformat(),
+                    'end_date': _date(end).isoformat(),
+                    'first_month': start.replace(day=1),
+                    'target': None,
+                    'new_business': None,
+                    }
             if target is not None:
                 target = Decimal(str(target))
             if actual is not None:
                 actual = Decimal(str(actual))
             if kind == 'revenue':
                 values['target'] = (values['target'] or 0) + (target or 0)
-                start = _date(start).replace(day=1)
-                if values['start'] is None or start < values['start']:
-                    values['start'] = start
-            else:
+            elif kind == 'new_products':
                 text = '%s: %s / %s' % (
                     description or new_products, _number(actual) or '-',
                     _number(target))
                 values['new_business'] = '; '.join(
                     filter(None, [values['new_business'], text]))
-        for values in result.values():
-            if values['start'] is None:
-                values['start'] = month
         return result
 
     @classmethod

@@ -348,6 +348,24 @@ def test_business_status_of_june_2025(api, reader, golden):
     ) == ("1800000.00", "2000000.00", "2000000.00", "12200000.00")
     assert Decimal(g002["fluctuation"]) == Decimal("-10.00")
     assert Decimal(g002["fluctuation_year"]) == Decimal("-10.00")
+    # The completion rate compares the plan's target with the sales of the
+    # plan's own period to date. G001's plan is the first half of 2025, so
+    # January-June as the year to date: 700,000 / 800,000 = 87.50 %.
+    assert (
+        g001["plan_start_date"],
+        g001["plan_end_date"],
+        g001["sales_plan_to_date"],
+        g001["plan_achievement"],
+    ) == ("2025-01-01", "2025-06-30", "700000.00", "87.50")
+    # G002's plan is the second quarter: April-June 2.1 M + 2 M + 1.8 M =
+    # 5.9 M of 6 M = 98.33 %, not the 12.2 M of the year to date.
+    assert (
+        g002["plan_start_date"],
+        g002["plan_end_date"],
+        g002["plan_target"],
+        g002["sales_plan_to_date"],
+        g002["plan_achievement"],
+    ) == ("2025-04-01", "2025-06-30", "6000000.00", "5900000.00", "98.33")
     # June complaints: G001 quality serious and delivery general, G002
     # service very serious (its March complaint is another month).
     assert (
@@ -379,6 +397,10 @@ def test_business_status_of_june_2025(api, reader, golden):
         totals["sales_same_month_last_year"],
         totals["sales_ytd"],
     ) == ("1950000.00", "2110000.00", "2100000.00", "12900000.00")
+    assert (totals["plan_target"], totals["sales_plan_to_date"]) == (
+        "6800000.00",
+        "6600000.00",
+    )
 
     assert api.get("/business-status", reader, month="2025-06").json() == erp
     csv_response = api.get("/business-status", reader, month="2025-06", format="csv")
@@ -394,12 +416,19 @@ def test_business_status_of_june_2025(api, reader, golden):
         return row[key]
 
     header = assert_same_table(erp["customers"], csv_response, sheet, value)
+    titles = dict(zip(header, sheet[0], strict=True))
+    assert titles["sales_ytd"] == "Sales calendar year to date"
+    assert titles["plan_target"] == "Plan target (whole plan period)"
+    assert titles["sales_plan_to_date"] == "Sales plan period to date"
+    assert titles["plan_achievement"] == "Plan completion % (plan period to date)"
     assert "sales_2024-07" in header
     assert "sales_2025-06" in header
     total_row = dict(zip(header, sheet[len(erp["customers"]) + 1], strict=True))
     assert total_row["party_code"] == "Total"
     assert total_row["sales_month"] == pytest.approx(1950000.00)
     assert total_row["sales_ytd"] == pytest.approx(12900000.00)
+    assert total_row["plan_target"] == pytest.approx(6800000.00)
+    assert total_row["sales_plan_to_date"] == pytest.approx(6600000.00)
     assert total_row["serious_complaints"] == 2
     assert total_row["sales_2025-06"] == pytest.approx(1950000.00)
 

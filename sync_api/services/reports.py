@@ -216,9 +216,14 @@ BUSINESS_STATUS_COLUMNS = [
         "money",
         total=True,
     ),
-    Column("sales_ytd", "Sales year to date", "money", total=True),
-    Column("plan_target", "Plan target", "money", total=True),
-    Column("plan_achievement", "Plan achievement %", "decimal"),
+    Column("sales_ytd", "Sales calendar year to date", "money", total=True),
+    # The plan figures are of the customer's plan period, not of the
+    # calendar year: its dates come first.
+    Column("plan_start_date", "Plan start date", "date"),
+    Column("plan_end_date", "Plan end date", "date"),
+    Column("plan_target", "Plan target (whole plan period)", "money", total=True),
+    Column("sales_plan_to_date", "Sales plan period to date", "money", total=True),
+    Column("plan_achievement", "Plan completion % (plan period to date)", "decimal"),
     Column("fluctuation", "Change vs previous month %", "decimal"),
     Column("fluctuation_year", "Change vs last year %", "decimal"),
     Column("new_business", "New business"),
