@@ -5,7 +5,7 @@ from trytond.model import Index, ModelSQL, ModelView, fields
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
-from .common import today
+from .common import CustomerRecNameMixin, today
 from .exceptions import CareDateError
 
 KINDS = [
@@ -31,9 +31,10 @@ def next_occurrence(date, recurring, on_or_after):
     return occurrence
 
 
-class CareDate(ModelSQL, ModelView):
+class CareDate(CustomerRecNameMixin, ModelSQL, ModelView):
     __name__ = 'crm.care_date'
     __string__ = "Customer Care Date"
+    _rec_name_fields = ('name',)
 
     company = fields.Many2One('company.company', "Company", required=True)
     party = fields.Many2One(

@@ -14,6 +14,7 @@ from sql.functions import Abs, Function, Round
 from trytond import backend
 from trytond.i18n import gettext
 from trytond.pool import Pool
+from trytond.tools import timezone as tz
 from trytond.transaction import Transaction
 
 from .exceptions import WorkflowStateError
@@ -101,6 +102,50 @@ class WorkflowGuardMixin:
         for name in cls._workflow_fields - {'state'}:
             default.setdefault(name, None)
         return super().copy(records, default=default)
+
+
+class CustomerRecNameMixin:
+    """Search the records of a customer by the customer's name.
+
+    The client's quick search looks for the text in rec_name; records named
+    after their customer are found by the customer's rec_name (its name,
+    code or identifiers) at the path _customer_field, or by one of the
+    model's own _rec_name_fields.
+    """
+    __slots__ = ()
+    _customer_field = 'party'
+    _rec_name_fields = ()
+
+    @classmethod
+    def search_rec_name(cls, name, clause):
+        _, operator, operand, *extra = clause
+        bool_op = 'AND' if operator.startswith(('!', 'not ')) else 'OR'
+        return [bool_op,
+            ('%s.rec_name' % cls._customer_field, operator, operand, *extra),
+            *((field, operator, operand, *extra)
+                for field in cls._rec_name_fields),
+            ]
+
+
+def to_the_minute(field):
+    """Show a timestamp field to the minute: its seconds and microseconds
+    tell a user nothing. Tryton validates the format of a date-time field
+    against its value, so a date-time whose seconds count (a deadline met
+    or breached by one second) keeps them."""
+    assert field._type == 'timestamp', field
+    field.format = '%H:%M'
+    return field
+
+
+def company_time(company, value):
+    """Return the naive UTC date-time value as the wall-clock time of the
+    company's time zone (UTC when it has none), for texts the server writes:
+    the web client shows date-times in its own time zone, a text cannot."""
+    zone = (
+        tz.ZoneInfo(company.timezone) if company and company.timezone
+        else tz.UTC)
+    return value.replace(tzinfo=tz.UTC).astimezone(zone).replace(
+        tzinfo=None)
 
 
 def month_add(date, months):

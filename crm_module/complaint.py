@@ -19,8 +19,8 @@ from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
 
 from .common import (
-    WorkflowGuardMixin, in_workflow, report_decimal, requires_state, sql_date,
-    workflow)
+    CustomerRecNameMixin, WorkflowGuardMixin, company_time, in_workflow,
+    report_decimal, requires_state, sql_date, workflow)
 from .exceptions import (
     ComplaintApprovalError, ComplaintCancelError, ComplaintCloseError,
     ComplaintDeleteError, ComplaintLockedError, ComplaintReopenError,
@@ -319,6 +319,18 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     response_deadline = fields.DateTime("Response Deadline", readonly=True)
     resolution_deadline = fields.DateTime(
         "Resolution Deadline", readonly=True)
+    response_due = fields.Function(
+        fields.Char(
+            "Response Due",
+            help="The response deadline to the minute, in the company's "
+            "time zone."),
+        'get_due')
+    resolution_due = fields.Function(
+        fields.Char(
+            "Resolution Due",
+            help="The resolution deadline to the minute, in the company's "
+            "time zone."),
+        'get_due')
     responded_at = fields.DateTime("Responded At", readonly=True)
     resolved_at = fields.DateTime("Resolved At", readonly=True)
     closed_at = fields.DateTime("Closed At", readonly=True)
@@ -327,9 +339,9 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     resolution_hours = fields.Numeric(
         "Resolution Hours", digits=(16, 2), readonly=True)
     response_status = fields.Selection(
-        LIMIT_STATUSES, "Response", readonly=True)
+        LIMIT_STATUSES, "Response Status", readonly=True)
     resolution_status = fields.Selection(
-        LIMIT_STATUSES, "Resolution", readonly=True)
+        LIMIT_STATUSES, "Resolution Status", readonly=True)
     at_risk = fields.Function(
         fields.Boolean(
             "At Risk",
@@ -596,6 +608,23 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
             for complaint in complaints:
                 if complaint.state in OPEN_STATES:
                     cls.write([complaint], complaint._get_deadlines())
+
+    def get_due(self, name):
+        "A deadline as a list shows it: one column, to the minute"
+        deadline = getattr(self, name[:-len('due')] + 'deadline')
+        if deadline:
+            return company_time(self.company, deadline).strftime(
+                '%Y-%m-%d %H:%M')
+
+    @classmethod
+    def order_response_due(cls, tables):
+        table, _ = tables[None]
+        return [table.response_deadline]
+
+    @classmethod
+    def order_resolution_due(cls, tables):
+        table, _ = tables[None]
+        return [table.resolution_deadline]
 
     def get_at_risk(self, name):
         return self.id in self._at_risk_ids([self.id])
@@ -1134,10 +1163,11 @@ class ComplaintLog(ModelSQL, ModelView):
                     'crm_module.msg_complaint_log_readonly'))
 
 
-class Escalation(ModelSQL, ModelView):
+class Escalation(CustomerRecNameMixin, ModelSQL, ModelView):
     "A breached time limit escalated to the supervising manager"
     __name__ = 'crm.complaint.escalation'
     __string__ = "Complaint Escalation"
+    _customer_field = 'complaint.party'
 
     complaint = fields.Many2One(
         'crm.complaint', "Complaint", required=True, ondelete='CASCADE',
@@ -1220,7 +1250,9 @@ class Escalation(ModelSQL, ModelView):
             complaint=self.complaint.rec_name, kind=kind)
         description = gettext(
             'crm_module.msg_complaint_escalation_description',
-            deadline=self.deadline.strftime('%Y-%m-%d %H:%M'),
+            deadline=company_time(
+                self.complaint.company, self.deadline).strftime(
+                '%Y-%m-%d %H:%M'),
             department=self.department.rec_name if self.department else '-')
         return label, description
 
@@ -1257,7 +1289,7 @@ class Escalation(ModelSQL, ModelView):
                     'crm_module.msg_complaint_escalation_readonly'))
 
 
-class ComplaintLedger(ModelSQL, ModelView):
+class ComplaintLedger(CustomerRecNameMixin, ModelSQL, ModelView):
     "Complaint ledger analysis (投诉台账)"
     __name__ = 'crm.complaint.ledger'
     __string__ = "Complaint Ledger"

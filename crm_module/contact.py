@@ -10,7 +10,7 @@ from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
-from .common import today
+from .common import CustomerRecNameMixin, today
 
 
 class _Date(Function):
@@ -19,7 +19,7 @@ class _Date(Function):
     _function = 'DATE'
 
 
-class LastContact(ModelSQL, ModelView):
+class LastContact(CustomerRecNameMixin, ModelSQL, ModelView):
     """The last contact of the company with each customer: a visit, a sale
     (or any kind of contact _last_contact_queries returns); customers
     without contact for the configured number of days are dormant.

@@ -17,10 +17,11 @@ from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
 from .common import (
-    WorkflowGuardMixin, cents, cents_to_amount, exact_sum, from_exact_sum,
-    invalidate_cache, month_add, month_end_rates, numeric, numeric_text,
-    prepare_cents, report_date, report_decimal, report_number_text,
-    requires_state, sql_percent, today as crm_today)
+    CustomerRecNameMixin, WorkflowGuardMixin, cents, cents_to_amount,
+    exact_sum, from_exact_sum, invalidate_cache, month_add, month_end_rates,
+    numeric, numeric_text, prepare_cents, report_date, report_decimal,
+    report_number_text, requires_state, sql_percent, to_the_minute,
+    today as crm_today)
 from .configuration import MEASURES, PERIOD_TYPES
 from .exceptions import (
     EvaluationOverrideError, EvaluationPeriodError, MissingRateError,
@@ -74,7 +75,19 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     state = fields.Selection(STATES, "State", readonly=True, sort=False)
     state_string = state.translated('state')
     lines = fields.One2Many(
-        'crm.evaluation.line', 'evaluation', "Lines", readonly=True)
+        'crm.evaluation.line', 'evaluation', "Lines",
+        states={
+            'readonly': Eval('state') != 'computed',
+            },
+        help="The customers of the evaluation; only the override tier and "
+        "its reason can be changed, while the evaluation is computed.")
+    changed_lines = fields.One2Many(
+        'crm.evaluation.line', 'evaluation', "Tier Changes",
+        filter=[('changed', '=', True)],
+        states={
+            'readonly': Eval('state') != 'computed',
+            },
+        help="The customers whose tier the evaluation changes.")
     currency = fields.Function(
         fields.Many2One('currency.currency', "Currency"),
         'on_change_with_currency')
@@ -100,11 +113,11 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     change_count = fields.Function(
         fields.Integer("Tier Changes"), 'get_counts')
     computed_by = fields.Many2One('res.user', "Computed By", readonly=True)
-    computed_at = fields.Timestamp("Computed At", readonly=True)
+    computed_at = to_the_minute(fields.Timestamp("Computed At", readonly=True))
     approved_by = fields.Many2One('res.user', "Approved By", readonly=True)
-    approved_at = fields.Timestamp("Approved At", readonly=True)
+    approved_at = to_the_minute(fields.Timestamp("Approved At", readonly=True))
     applied_by = fields.Many2One('res.user', "Applied By", readonly=True)
-    applied_at = fields.Timestamp("Applied At", readonly=True)
+    applied_at = to_the_minute(fields.Timestamp("Applied At", readonly=True))
     note = fields.Text("Note")
 
     # Fields only a workflow button may write.
@@ -231,10 +244,7 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
         line = Line.__table__()
         cursor = Transaction().connection.cursor()
         result = {n: {e.id: 0 for e in evaluations} for n in names}
-        final = Coalesce(line.override_tier, line.proposed_tier)
-        changed = Case(
-            ((line.current_tier == Null) | (line.current_tier != final), 1),
-            else_=0)
+        changed = Case((Line._changed_condition(line), 1), else_=0)
         for sub_ids in grouped_slice(
                 [e.id for e in evaluations], backend.MAX_QUERY_PARAMS):
             cursor.execute(*line.select(
@@ -280,11 +290,32 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     @classmethod
     def check_locked(cls, evaluations, values):
         for evaluation in evaluations:
-            if evaluation.state != 'draft' and set(values) - {'note'}:
+            allowed = {'note'}
+            if evaluation.state == 'computed':
+                allowed.update(
+                    name for name in ['lines', 'changed_lines']
+                    if evaluation._only_line_overrides(values.get(name, [])))
+            if evaluation.state != 'draft' and set(values) - allowed:
                 raise WorkflowStateError(gettext(
                         'crm_module.msg_evaluation_modify',
                         evaluation=evaluation.rec_name,
                         state=evaluation.state_string))
+
+    def _only_line_overrides(self, actions):
+        """Tell whether the actions on the lines of the evaluation only write
+        its own lines: the client saves the overrides through their
+        evaluation, with an "add" of the lines it already has. The lines
+        refuse any other field than the override themselves."""
+        own = None
+        for action, *arguments in actions:
+            if action not in {'add', 'write'}:
+                return False
+            if own is None:
+                own = {line.id for line in self.lines}
+            for ids in arguments[::2] if action == 'write' else arguments:
+                if not own.issuperset(ids):
+                    return False
+        return True
 
     @classmethod
     def copy(cls, evaluations, default=None):
@@ -919,7 +950,7 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
             }
 
 
-class EvaluationLine(ModelSQL, ModelView):
+class EvaluationLine(CustomerRecNameMixin, ModelSQL, ModelView):
     __name__ = 'crm.evaluation.line'
     __string__ = "Customer Evaluation Line"
 
@@ -1001,7 +1032,8 @@ class EvaluationLine(ModelSQL, ModelView):
         fields.Many2One('crm.tier', "Tier"), 'get_tier',
         searcher='search_tier')
     changed = fields.Function(
-        fields.Boolean("Tier Changed"), 'get_changed')
+        fields.Boolean("Tier Changed"), 'get_changed',
+        searcher='search_changed')
     resident_required = fields.Function(
         fields.Boolean(
             "Resident Representative Required",
@@ -1060,6 +1092,22 @@ class EvaluationLine(ModelSQL, ModelView):
 
     def get_changed(self, name):
         return self.tier != self.current_tier
+
+    @classmethod
+    def _changed_condition(cls, line):
+        "The SQL condition of the lines whose final tier is another"
+        final = Coalesce(line.override_tier, line.proposed_tier)
+        return (line.current_tier == Null) | (line.current_tier != final)
+
+    @classmethod
+    def search_changed(cls, name, clause):
+        _, operator, value = clause
+        if operator not in {'=', '!='}:
+            raise ValueError(operator)
+        line = cls.__table__()
+        query = line.select(line.id, where=cls._changed_condition(line))
+        wanted = (operator == '=') == bool(value)
+        return [('id', 'in' if wanted else 'not in', query)]
 
     def get_resident_required(self, name):
         threshold = self.evaluation.resident_threshold

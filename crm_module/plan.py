@@ -8,9 +8,9 @@ from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
 from .common import (
-    WorkflowGuardMixin, achieved_percent, exact_sum, from_exact_sum,
-    in_workflow, month_add, month_end_rates, requires_state, sql_date, today,
-    workflow)
+    CustomerRecNameMixin, WorkflowGuardMixin, achieved_percent, exact_sum,
+    from_exact_sum, in_workflow, month_add, month_end_rates, requires_state,
+    sql_date, to_the_minute, today, workflow)
 from .exceptions import PlanValidationError, WorkflowStateError
 
 STATES = [
@@ -100,11 +100,12 @@ class AccountPlan(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     state = fields.Selection(STATES, "State", readonly=True, sort=False)
     state_string = state.translated('state')
     submitted_by = fields.Many2One('res.user', "Submitted By", readonly=True)
-    submitted_at = fields.Timestamp("Submitted At", readonly=True)
+    submitted_at = to_the_minute(fields.Timestamp(
+        "Submitted At", readonly=True))
     approved_by = fields.Many2One('res.user', "Approved By", readonly=True)
-    approved_at = fields.Timestamp("Approved At", readonly=True)
+    approved_at = to_the_minute(fields.Timestamp("Approved At", readonly=True))
     closed_by = fields.Many2One('res.user', "Closed By", readonly=True)
-    closed_at = fields.Timestamp("Closed At", readonly=True)
+    closed_at = to_the_minute(fields.Timestamp("Closed At", readonly=True))
     history = fields.One2Many(
         'crm.account.plan.log', 'plan', "State History", readonly=True)
 
@@ -384,7 +385,7 @@ class AccountPlanLog(ModelSQL, ModelView):
     to_state = fields.Selection(STATES, "To State", readonly=True)
     user = fields.Many2One('res.user', "Changed By", readonly=True)
     date = fields.Function(
-        fields.Timestamp("Changed At"), 'get_date')
+        to_the_minute(fields.Timestamp("Changed At")), 'get_date')
     reason = fields.Text("Reason", readonly=True)
 
     @classmethod
@@ -542,9 +543,12 @@ class AccountPlanObjective(PlanLineMixin, ModelSQL, ModelView):
         return result
 
 
-class AccountPlanAction(PlanLineMixin, ModelSQL, ModelView):
+class AccountPlanAction(
+        CustomerRecNameMixin, PlanLineMixin, ModelSQL, ModelView):
     __name__ = 'crm.account.plan.action'
     __string__ = "Account Plan Action"
+    _customer_field = 'plan.party'
+    _rec_name_fields = ('description',)
 
     _editable = {'draft': None, 'approved': None}
     _creatable_states = {'draft', 'approved'}

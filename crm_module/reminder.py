@@ -11,7 +11,9 @@ from trytond.rpc import RPC
 from trytond.transaction import Transaction, without_check_access
 
 from .care import next_occurrence
-from .common import in_workflow, requires_state, today, workflow
+from .common import (
+    CustomerRecNameMixin, in_workflow, requires_state, to_the_minute, today,
+    workflow)
 from .exceptions import ReminderError
 from .visit import LEVELS
 
@@ -26,7 +28,7 @@ STATES = [
     ]
 
 
-class Reminder(Workflow, ModelSQL, ModelView):
+class Reminder(CustomerRecNameMixin, Workflow, ModelSQL, ModelView):
     "A reminder of something to do for a customer, created ahead of time"
     __name__ = 'crm.reminder'
     __string__ = "CRM Reminder"
@@ -44,6 +46,7 @@ class Reminder(Workflow, ModelSQL, ModelView):
     kind_string = kind.translated('kind')
     level = fields.Selection(
         [(None, ""), *LEVELS], "Visit Level", readonly=True)
+    level_string = level.translated('level')
     care_date = fields.Many2One(
         'crm.care_date', "Care Date", readonly=True, ondelete='CASCADE')
     due_date = fields.Date(
@@ -56,14 +59,18 @@ class Reminder(Workflow, ModelSQL, ModelView):
         states={
             'readonly': Eval('state') != 'open',
             })
-    description = fields.Char("Description", readonly=True)
+    description = fields.Function(
+        fields.Char(
+            "Description",
+            help="What is due, in the language of the user who reads it."),
+        'get_description')
     key = fields.Char(
         "Key", required=True, readonly=True,
         help="What the reminder is for; one reminder per key and company.")
     state = fields.Selection(STATES, "State", readonly=True, sort=False)
     state_string = state.translated('state')
     done_by = fields.Many2One('res.user', "Done By", readonly=True)
-    done_at = fields.Timestamp("Done At", readonly=True)
+    done_at = to_the_minute(fields.Timestamp("Done At", readonly=True))
 
     @classmethod
     def __setup__(cls):
@@ -103,6 +110,16 @@ class Reminder(Workflow, ModelSQL, ModelView):
     @staticmethod
     def default_state():
         return 'open'
+
+    def get_description(self, name):
+        if self.kind == 'visit':
+            return gettext(
+                'crm_module.msg_reminder_visit', level=self.level_string)
+        elif self.kind == 'care_date':
+            return '%s (%s)' % (
+                self.care_date.name, self.care_date.kind_string)
+        elif self.kind == 'new_customer':
+            return gettext('crm_module.msg_reminder_new_customer')
 
     def get_rec_name(self, name):
         return '%s %s %s' % (
@@ -203,9 +220,6 @@ class Reminder(Workflow, ModelSQL, ModelView):
                     'remind_date': remind,
                     'employee': row.responsible.id
                     if row.responsible else None,
-                    'description': gettext(
-                        'crm_module.msg_reminder_visit',
-                        level=row.level_string),
                     'key': 'visit:%s:%s:%s' % (
                         row.party.id, row.level, due.isoformat()),
                     })
@@ -232,8 +246,6 @@ class Reminder(Workflow, ModelSQL, ModelView):
                     'due_date': occurrence,
                     'remind_date': remind,
                     'employee': manager.id if manager else None,
-                    'description': '%s (%s)' % (
-                        care_date.name, care_date.kind_string),
                     'key': 'care:%s:%s' % (
                         care_date.id, occurrence.isoformat()),
                     })
@@ -284,8 +296,6 @@ class Reminder(Workflow, ModelSQL, ModelView):
                     'due_date': date,
                     'remind_date': date,
                     'employee': manager.id if manager else None,
-                    'description': gettext(
-                        'crm_module.msg_reminder_new_customer'),
                     'key': 'new:%s' % customer.id,
                     })
         return result

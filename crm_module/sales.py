@@ -13,6 +13,7 @@ from trytond.pyson import Eval
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
+from .common import CustomerRecNameMixin
 from .exceptions import SalesSummaryError
 
 AMOUNT_DIGITS = (16, 2)
@@ -21,9 +22,11 @@ QUANTITY_DIGITS = (16, 4)
 TOTAL_FIELDS = ['revenue', 'cost', 'quantity', 'line_count', 'last_sale_date']
 
 
-class SalesSummary(ModelSQL, ModelView):
+class SalesSummary(CustomerRecNameMixin, ModelSQL, ModelView):
     __name__ = 'crm.sales.summary'
     __string__ = "Monthly Sales Summary"
+    # an unmatched summary has no party yet: its reference names it
+    _rec_name_fields = ('customer_ref',)
 
     company = fields.Many2One(
         'company.company', "Company", required=True, readonly=True,

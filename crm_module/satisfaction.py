@@ -4,7 +4,7 @@ from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
-from .common import in_workflow
+from .common import CustomerRecNameMixin, in_workflow
 from .exceptions import ComplaintSatisfactionError, WorkflowStateError
 
 KINDS = [
@@ -24,7 +24,7 @@ def _score(string, required=False):
         help="From 1 (very poor) to 5 (very good).")
 
 
-class Satisfaction(ModelSQL, ModelView):
+class Satisfaction(CustomerRecNameMixin, ModelSQL, ModelView):
     "Customer satisfaction survey (满意度调查)"
     __name__ = 'crm.satisfaction'
     __string__ = "Satisfaction Survey"

@@ -13,7 +13,7 @@ from trytond.pyson import Eval
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
-from .common import report_date
+from .common import CustomerRecNameMixin, report_date
 from .company import DEFAULT_TIERS
 from .exceptions import TierInUseError, TierValidationError
 
@@ -209,7 +209,7 @@ class Tier(sequence_ordered(), DeactivableMixin, ModelSQL, ModelView):
         super().delete(tiers)
 
 
-class TierHistory(ModelSQL, ModelView):
+class TierHistory(CustomerRecNameMixin, ModelSQL, ModelView):
     __name__ = 'crm.tier.history'
     __string__ = "Customer Tier History"
 

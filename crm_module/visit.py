@@ -12,8 +12,8 @@ from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
 from .common import (
-    achieved_percent, add_interval, report_date, report_decimal, sql_date,
-    today)
+    CustomerRecNameMixin, achieved_percent, add_interval, report_date,
+    report_decimal, sql_date, today)
 from .exceptions import VisitPolicyError, VisitValidationError
 
 LEVELS = [
@@ -267,7 +267,7 @@ class VisitEmployee(ModelSQL):
         'company.employee', "Employee", required=True, ondelete='CASCADE')
 
 
-class VisitCompliance(ModelSQL, ModelView):
+class VisitCompliance(CustomerRecNameMixin, ModelSQL, ModelView):
     """Per customer and required level: the last visit and when the next
     one is due.
 

@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.erp_server import REPOSITORY_ROOT, ErpServer
+from tests.rpc import Rpc
+
+from .sao import BROWSER_TIME_ZONE, Sao
 
 ARTIFACTS = REPOSITORY_ROOT / "var" / "test-artifacts" / "browser"
 CHROMIUM = "/usr/bin/chromium"
@@ -73,6 +76,11 @@ def browser(request):
     ]:
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    # The web client shows date-times in the browser's time zone: the demo's
+    # users work in Beijing, as its company does.
+    driver.execute_cdp_cmd(
+        "Emulation.setTimezoneOverride", {"timezoneId": BROWSER_TIME_ZONE}
+    )
     driver.implicitly_wait(0)
     yield driver
     report = getattr(request.node, "rep_call", None)
@@ -82,6 +90,18 @@ def browser(request):
         driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
         (ARTIFACTS / f"{name}.html").write_text(driver.page_source)
     driver.quit()
+
+
+@pytest.fixture
+def sao(browser, erp):
+    "The web client in the test's browser"
+    return Sao(browser, erp)
+
+
+@pytest.fixture(scope="session")
+def admin(erp):
+    "A JSON-RPC session of the administrator, to read what the screens did"
+    return Rpc(erp, "admin", erp.password)
 
 
 @pytest.hookimpl(hookwrapper=True)

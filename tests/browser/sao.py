@@ -17,6 +17,9 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 TIMEOUT = 30
+# The demo's users work in Beijing, as its company does: the browser shows
+# date-times in this time zone.
+BROWSER_TIME_ZONE = "Asia/Shanghai"
 # The tab in front: the others keep their toolbars in the page.
 ACTIVE_TAB = "//div[@role='tabpanel' and contains(@class, 'active')]"
 
@@ -245,6 +248,67 @@ class Sao:
             lambda d: expected in self.field_value(name),
             f"field {name} did not show {expected!r}",
         )
+
+    def edit_cell(self, row_text, column, text):
+        """Type text into the cell of an editable list: the row that shows
+        row_text, the column headed column. A many2one picks the record in
+        the search dialog when the client opens one."""
+        row = f"//tbody/tr[.//*[@title={_literal(row_text)}]]"
+        cell = f"{row}/td[@data-title={_literal(column + ': ')}]"
+        # The first click selects the row, the second opens the editor.
+        for _ in range(2):
+            self.click(cell, f"no cell {column!r} in the row of {row_text!r}")
+        editor = self.wait(
+            lambda d: self.visible(f"{cell}//*[self::input or self::textarea]"),
+            f"the cell {column!r} did not open for editing",
+        )[0]
+        editor.send_keys(Keys.CONTROL, "a")
+        editor.send_keys(text)
+        editor.send_keys(Keys.TAB)
+        dialog = (
+            "//div[contains(@class, 'modal')]//tr"
+            f"[.//td[normalize-space(.)={_literal(text)}]]"
+        )
+
+        def outcome(driver):
+            if self.visible(dialog):
+                return "dialog"
+            editors = self.visible(f"{cell}//*[self::input or self::textarea]")
+            values = [e.get_attribute("value") for e in editors]
+            shown = self.visible(f"{cell}//*[@title={_literal(text)}]")
+            return "set" if shown or text in values else False
+
+        if self.wait(outcome, f"{text!r} was not set in {column}") == "dialog":
+            self.click(dialog, f"no {text!r} in the search dialog")
+            self.confirm()
+
+    def open_menu(self, path):
+        """Open a menu entry, named by its path ("Customer Relationship /
+        Reminders"), from the action search box of the header"""
+        entry = self.wait(
+            lambda d: self.visible("//input[@id='global-search-entry']"),
+            "no action search box",
+        )[0]
+        entry.clear()
+        entry.send_keys(path.rsplit(" / ", 1)[-1])
+        self.click(
+            "//*[contains(@class, 'global-search-text')]"
+            f"[normalize-space(.)={_literal(path)}]",
+            f"no menu entry {path!r} in the action search",
+        )
+
+    def quick_search(self, text):
+        "Type text into the search box of the list in front and search"
+        entry = self.wait(
+            lambda d: self.visible(
+                f"{ACTIVE_TAB}//form[contains(@class, 'filter-box')]"
+                "//input[contains(@class, 'form-control')]"
+            ),
+            "no search box",
+        )[-1]
+        entry.send_keys(Keys.CONTROL, "a")
+        entry.send_keys(Keys.DELETE)
+        entry.send_keys(text + Keys.ENTER)
 
 
 def query(erp, sql, *params):

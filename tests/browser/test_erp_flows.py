@@ -8,19 +8,9 @@ from datetime import date
 
 import pytest
 
-from tests.rpc import Rpc, make_user
+from tests.rpc import make_user
 
-from .sao import Sao, query
-
-
-@pytest.fixture
-def sao(browser, erp):
-    return Sao(browser, erp)
-
-
-@pytest.fixture(scope="module")
-def admin(erp):
-    return Rpc(erp, "admin", erp.password)
+from .sao import query
 
 
 @pytest.fixture(scope="module")

@@ -1,14 +1,7 @@
 """Browser tests of the ERP screens: what a user clicks in the web client
 does what DOMAIN.md says, checked against the database behind it."""
 
-import pytest
-
-from .sao import Sao, query
-
-
-@pytest.fixture
-def sao(browser, erp):
-    return Sao(browser, erp)
+from .sao import query
 
 
 def _tiered_customer(erp):
@@ -72,6 +65,36 @@ def test_evaluation_compute_approve_apply(sao, erp):
         evaluation_id,
     )[0]
     assert lines > 60
+
+    # The manager overrides a line in the evaluation's own grid and saves.
+    (line_id, party_name, tier_name), *_ = query(
+        erp,
+        "SELECT l.id, p.name, t.name FROM crm_evaluation_line l "
+        "JOIN party_party p ON p.id = l.party "
+        "JOIN crm_tier t ON t.code = 'strategic' "
+        "WHERE l.evaluation = ? AND l.proposed_tier != t.id "
+        "ORDER BY l.rank IS NULL, l.rank",
+        evaluation_id,
+    )
+    reason = "Entered its global procurement this year"
+    sao.edit_cell(party_name, "Override Tier", tier_name)
+    sao.edit_cell(party_name, "Override Reason", reason)
+    sao.save()
+    sao.wait(
+        lambda d: (
+            query(
+                erp,
+                "SELECT t.name, l.override_reason FROM crm_evaluation_line l "
+                "JOIN crm_tier t ON t.id = l.override_tier WHERE l.id = ?",
+                line_id,
+            )
+            == [(tier_name, reason)]
+        ),
+        "the override was not saved",
+    )
+    assert query(
+        erp, "SELECT state FROM crm_evaluation WHERE id = ?", evaluation_id
+    ) == [("computed",)]
 
     sao.button("Approve")
     sao.confirm()
