@@ -61,9 +61,16 @@ class ErpServer:
     password = "admin-password-of-the-tests"
 
     def __init__(
-        self, directory: Path, database: str = DATABASE, web_root: str | None = None
+        self,
+        directory: Path,
+        database: str = DATABASE,
+        web_root: str | None = None,
+        code_root: Path = REPOSITORY_ROOT,
     ) -> None:
         self.directory = directory
+        # The tree whose crm_module and fixtures run: another release's for
+        # the upgrade test (it comes first on the path).
+        self.code_root = code_root
         self.postgresql_uri = os.environ.get("CRM_ERP_TEST_POSTGRESQL_URI")
         if self.postgresql_uri:
             # Several servers of one run share the cluster.
@@ -106,7 +113,7 @@ class ErpServer:
             TRYTOND_WEB__LISTEN=f"127.0.0.1:{self.port}",
             TRYTONPASSFILE=str(password),
             CRM_DEMO_PASSWORD=self.password,
-            PYTHONPATH=str(REPOSITORY_ROOT),
+            PYTHONPATH=str(self.code_root),
         )
         if self.web_root:
             environment["TRYTOND_WEB__ROOT"] = self.web_root
@@ -115,7 +122,7 @@ class ErpServer:
     def run(self, *command: str) -> str:
         result = subprocess.run(
             command,
-            cwd=REPOSITORY_ROOT,
+            cwd=self.code_root,
             env=self.environment(),
             capture_output=True,
             text=True,
@@ -181,7 +188,7 @@ class ErpServer:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [str(BIN / "trytond"), "-d", self.database],
-                cwd=REPOSITORY_ROOT,
+                cwd=self.code_root,
                 env=self.environment(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
