@@ -19,7 +19,7 @@ setup(
         },
     install_requires=[
         # 8.0.12 breaks logins on a server started without a preloaded
-        # database (DESIGN.md section 4).
+        # database (crm_module/doc/design.md, stack facts).
         'trytond[postgresql]%s,!=8.0.12' % TRYTON,
         'trytond-party' + TRYTON,
         'trytond-company' + TRYTON,
@@ -32,7 +32,7 @@ setup(
         'marshmallow>=4,<5',
         'requests>=2.31,<3',
         'psycopg[binary]>=3.1,<4',
-        # Serves the API with several worker processes (DESIGN.md section 3).
+        # Serves the API with several worker processes.
         'gunicorn>=22',
         # Formatted spreadsheets for the finance reports, written row by
         # row in constant memory.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: build (or reuse) the ERP database "crm" with demo data under
-# var/, then run the ERP with its web client, the sync API and its sync
-# worker until Ctrl-C. The demo's sales go through the API: the ERP is built
+# var/, then run the ERP with its web client, the sync API, its sync worker
+# and the ERP's scheduled actions (trytond-cron) until Ctrl-C. The demo's
+# sales go through the API: the ERP is built
 # with its company and customers, the servers start, the fixture sales
 # lines are pushed to the API, the worker brings their monthly summaries
 # into the ERP, and only then are the evaluations computed.
@@ -98,10 +99,15 @@ if [[ ! -s "$FINANCE_KEY_FILE" ]]; then
 fi
 
 pids=()
+cron_pid=
 stop() {
     trap - INT TERM EXIT
     log "stopping"
     kill "${pids[@]}" 2>/dev/null || true
+    # trytond-cron leads its own process group: stop its worker processes too
+    if [[ -n "$cron_pid" ]]; then
+        kill -- -"$cron_pid" 2>/dev/null || true
+    fi
     wait 2>/dev/null || true
 }
 trap stop INT TERM EXIT
@@ -129,6 +135,15 @@ if (( need_sales )); then
     touch "$READY"
 fi
 
+# The ERP's scheduled actions, once the demo data is complete: complaint
+# escalation every 15 minutes, reminders and the yearly draft evaluation
+# once a day (on a new database each runs within a minute). trytond-cron
+# forks worker processes that outlive a TERM sent to it alone, so it runs
+# in its own process group (setsid) and stop() ends the whole group.
+setsid "$VENV/bin/trytond-cron" -d "$DB" &
+cron_pid=$!
+pids+=("$cron_pid")
+
 cat <<MSG
 
   ERP web client : http://127.0.0.1:$ERP_PORT/
@@ -146,6 +161,8 @@ cat <<MSG
                    curl -H "Authorization: Bearer \$(cat var/finance-api-key)" \\
                         -OJ "http://127.0.0.1:$API_PORT/api/v1/reports/tiers?format=xlsx"
                    ERP user "finance" (group CRM Finance), same password
+  Scheduled      : trytond-cron: complaint escalations every 15 minutes,
+                   reminders and the yearly draft evaluation daily
 
   Press Ctrl-C to stop.
 MSG

@@ -5,7 +5,8 @@
 #   .ci/sao.sh --update   also ask the registry for a newer release of the series
 # Env: SAO_VERSION (default 8.0: newest 8.0.x; or an exact version like 8.0.11).
 # Progress goes to stderr, so  SAO_ROOT="$(.ci/sao.sh)"  works in a Makefile.
-# Method (DESIGN.md section 4): npm pack tryton-sao@<spec>, unpack, then
+# Method (crm_module/doc/design.md, stack facts): npm pack tryton-sao@<spec>,
+# unpack, then
 # `npm install --omit=dev --legacy-peer-deps` inside the unpacked folder.
 # An existing install of a matching version is reused without any network call.
 set -euo pipefail

@@ -1,4 +1,5 @@
-"""Who may read and do what in the ERP (DOMAIN.md section 7), over the
+"""Who may read and do what in the ERP (crm_module/doc/policy.md,
+"Confidentiality and records"), over the
 JSON-RPC the web client uses.
 
 The users are made by the admin over JSON-RPC in the test ERP of
@@ -195,7 +196,7 @@ def test_a_crm_user_cannot_approve_an_evaluation(users, admin, evaluation):
     (record,) = admin.read(
         "crm.evaluation", [evaluation], ["state", "approved_by", "approved_at"]
     )
-    # Recorded with who and when (DOMAIN.md section 7).
+    # Recorded with who and when (policy.md, "Confidentiality and records").
     assert (record["state"], record["approved_by"]) == ("approved", manager.user_id)
     assert record["approved_at"]
 
