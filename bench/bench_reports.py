@@ -395,7 +395,7 @@ def render_seconds(response, evaluation_id, repeat):
 
     document = ErpDocument(response.content, response.json())
     fetched = FetchedReport([document], document.data)
-    query = parse_query(REPORTS["evaluation"], {}, {"id": evaluation_id})
+    query = parse_query(REPORTS["evaluation"], {}, {"evaluation_id": evaluation_id})
     figures = {}
     for fmt in ("xlsx", "csv"):
         walls, cpus = [], []

@@ -14,13 +14,11 @@ from trytond.model import Model, ModelView, fields
 from trytond.pool import Pool
 from trytond.report import Report
 from trytond.rpc import RPC
-from trytond.model.exceptions import AccessError
 from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import Button, StateReport, StateView, Wizard
 
-from .common import (
-    exact_sum, from_exact_sum, month_add, month_end_rates, report_decimal,
-    sql_date as _date, today)
+from .clock import month_add, sql_date as _date, today
+from .reporting import check_report_access, report_decimal
 from .exceptions import (
     MissingRateError, ReportNoFiguresError, ReportPeriodError)
 
@@ -116,19 +114,8 @@ class BusinessStatus(Model):
         """Return the figures of month (a date in the month) for the
         company of the context, as the reports contract's route 4 serves
         them"""
-        pool = Pool()
-        ModelAccess = pool.get('ir.model.access')
-        User = pool.get('res.user')
-        transaction = Transaction()
-        company_id = transaction.context.get('company')
-        # The figures are read with SQL: the right to read this model and
-        # the company are the gate.
-        ModelAccess.check(cls.__name__, 'read')
-        if transaction.check_access and transaction.user:
-            companies = {c.id for c in User(transaction.user).companies}
-            if company_id not in companies:
-                raise AccessError(gettext(
-                        'ir.msg_access_rule_error', **cls.__names__()))
+        check_report_access([cls.__name__], company=True)
+        company_id = Transaction().context.get('company')
         with without_check_access():
             return cls._report_data(_date(month).replace(day=1), company_id)
 
@@ -391,36 +378,20 @@ class BusinessStatus(Model):
     @classmethod
     def _sales(cls, company, first_month, month_end):
         """Return per party and month the revenue in company currency of
-        the customers in the report"""
-        pool = Pool()
-        Summary = pool.get('crm.sales.summary')
-        summary = Summary.__table__()
-        cursor = Transaction().connection.cursor()
+        the customers in the report, converted as every figure is
+        (crm.sales.summary's company_totals)"""
+        Summary = Pool().get('crm.sales.summary')
         customers = cls._customers_query(company, month_end)
-        cursor.execute(*summary.select(
-                summary.party, summary.currency, summary.month,
-                exact_sum(summary.revenue),
-                where=(summary.company == company.id)
-                & (summary.month >= first_month)
-                & (summary.month <= month_end)
-                & summary.party.in_(customers.select(customers.party)),
-                group_by=[summary.party, summary.currency, summary.month]))
-        currency = company.currency
-        rows = [(party, currency_id, _date(month), from_exact_sum(revenue))
-            for party, currency_id, month, revenue in cursor.fetchall()]
-        rates, missing = month_end_rates(currency, [
-                (currency_id, month) for _, currency_id, month, _ in rows
-                if currency_id != currency.id])
+        months, missing = Summary.company_totals(
+            company, first_month, month_end,
+            parties=customers.select(customers.party))
         if missing:
             raise MissingRateError(gettext(
                     'crm_module.msg_business_status_missing_rate',
                     rates=', '.join(sorted(missing))))
         result = {}
-        for party, currency_id, month, revenue in rows:
-            if currency_id != currency.id:
-                revenue = currency.round(revenue * rates[currency_id, month])
-            months = result.setdefault(party, {})
-            months[month] = months.get(month, Decimal(0)) + revenue
+        for (party, month), (revenue, *_) in months.items():
+            result.setdefault(party, {})[month] = revenue
         return result
 
     @classmethod

@@ -5,7 +5,8 @@ from trytond.model import Index, ModelSQL, ModelView, fields
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
-from .common import CustomerRecNameMixin, today
+from .clock import today
+from .common import CustomerRecNameMixin
 from .exceptions import CareDateError
 
 KINDS = [

@@ -3,7 +3,7 @@ from decimal import Decimal
 from trytond.pool import Pool, PoolMeta
 from trytond.transaction import Transaction, without_check_access
 
-# The shipped tier policy (DOMAIN section 1), highest first:
+# The shipped tier policy (doc/policy.md#tiers-and-evaluation), highest first:
 # (code, English name, Chinese name, annual amount from, share above,
 #  designated only, without sales, in the monthly status report)
 DEFAULT_TIERS = [

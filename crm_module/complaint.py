@@ -4,28 +4,24 @@ from collections import namedtuple
 from decimal import Decimal
 from email.message import EmailMessage
 
-from sql import Literal, Null
-from sql.aggregate import Avg, Count, Min, Sum
-from sql.conditionals import Case, NullIf
-from sql.functions import DateTrunc
-
-from trytond import backend, config
+from trytond import config
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Workflow, fields
 from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.sendmail import send_message_transactional
-from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
 
-from .common import (
-    CustomerRecNameMixin, WorkflowGuardMixin, company_time, in_workflow,
-    report_decimal, requires_state, sql_date, workflow)
+from .clock import company_time, now
+from .common import CustomerRecNameMixin
 from .exceptions import (
     ComplaintApprovalError, ComplaintCancelError, ComplaintCloseError,
     ComplaintDeleteError, ComplaintLockedError, ComplaintReopenError,
     ComplaintResolveError, ComplaintSatisfactionError,
-    ComplaintTimeLimitError, WorkflowStateError)
+    ComplaintTimeLimitError)
+from .workflow import (
+    WorkflowGuardMixin, WorkflowRecordMixin, guarded_transition,
+    requires_state, stamp, stamp_fields, unstamp, workflow)
 
 STATES = [
     ('received', "Received"),
@@ -71,8 +67,12 @@ OPEN_STATES = [
     'resolving', 'return_visit']
 # States in which the actions are not yet carried out
 UNRESOLVED_STATES = OPEN_STATES[:-1]
+# A complaint handled first is resolved before its measures are approved:
+# until then they are still analysed and submitted.
+HANDLED_FIRST_UNAPPROVED = Eval('handled_first', False) & ~Eval('approved_at')
 
-# The shipped time limits (DOMAIN section 3): first response within 24 hours,
+# The shipped time limits (doc/policy.md#complaints-and-time-limits): first
+# response within 24 hours,
 # resolution in 7 / 3 / 1 days by severity; strategic customers first.
 DEFAULT_RESPONSE = dt.timedelta(hours=24)
 DEFAULT_RESOLUTION = {
@@ -84,32 +84,6 @@ DEFAULT_PRIORITY = 20
 STRATEGIC_PRIORITY = 10
 
 Limit = namedtuple('Limit', ['response_time', 'resolution_time', 'priority'])
-
-
-def now():
-    """Return the current time of the complaint workflow.
-
-    Server code and administrators may replay a timeline (demo data, tests
-    with frozen time) by passing crm_now in the context; other users always
-    get the clock, so that nobody can date a response back.
-    """
-    transaction = Transaction()
-    value = transaction.context.get('crm_now')
-    if value is not None and _may_set_time():
-        if isinstance(value, str):
-            value = dt.datetime.fromisoformat(value)
-        return value
-    return dt.datetime.now()
-
-
-def _may_set_time():
-    pool = Pool()
-    User = pool.get('res.user')
-    ModelData = pool.get('ir.model.data')
-    transaction = Transaction()
-    if transaction.user == 0:
-        return True
-    return ModelData.get_id('res', 'group_admin') in User.get_groups()
 
 
 def _hours(start, end):
@@ -238,58 +212,39 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     __string__ = "Customer Complaint"
     _rec_name = 'number'
 
-    _intake = {
-        'readonly': Eval('state') != 'received',
-        }
-    _analysis = {
-        'readonly': ~(Eval('state').in_(
-                ['received', 'acknowledged', 'investigating'])
-            | ((Eval('state') == 'resolving')
-                & Eval('handled_first', False)
-                & ~Eval('approved_at'))),
-        }
-    _actions = {
-        'readonly': ~Eval('state').in_(['resolving', 'return_visit']),
-        }
+    # The fields' readonly states come from _state_fields below.
     _return_visit = {
-        'readonly': Eval('state') != 'return_visit',
         'required': Eval('state') == 'closed',
-        }
-    _open = {
-        'readonly': ~Eval('state').in_(OPEN_STATES),
         }
 
     company = fields.Many2One(
-        'company.company', "Company", required=True, states=_intake)
+        'company.company', "Company", required=True)
     number = fields.Char("Number", readonly=True)
     party = fields.Many2One(
-        'party.party', "Customer", required=True, states=_intake,
+        'party.party', "Customer", required=True,
         context={
             'company': Eval('company', -1),
             },
         depends={'company'})
     contact = fields.Char(
-        "Contact Person", states=_open,
+        "Contact Person",
         help="Who complained on behalf of the customer.")
     channel = fields.Selection(
-        CHANNELS, "Channel", required=True, states=_intake)
-    category = fields.Selection(
-        CATEGORIES, "Category", required=True, states=_analysis)
-    severity = fields.Selection(
-        SEVERITIES, "Severity", required=True, states=_analysis)
+        CHANNELS, "Channel", required=True)
+    category = fields.Selection(CATEGORIES, "Category", required=True)
+    severity = fields.Selection(SEVERITIES, "Severity", required=True)
     severity_string = severity.translated('severity')
-    description = fields.Text("Description", required=True, states=_intake)
-    received_at = fields.DateTime(
-        "Received At", required=True, states=_intake)
+    description = fields.Text("Description", required=True)
+    received_at = fields.DateTime("Received At", required=True)
     received_by = fields.Many2One(
-        'company.employee', "Received By", states=_intake,
+        'company.employee', "Received By",
         domain=[('company', '=', Eval('company', -1))])
     receiving_department = fields.Many2One(
-        'crm.department', "Receiving Department", states=_open,
+        'crm.department', "Receiving Department",
         domain=[('company', '=', Eval('company', -1))],
         help="Receives the complaint and calls the customer back.")
     supervising_department = fields.Many2One(
-        'crm.department', "Supervising Department", states=_open,
+        'crm.department', "Supervising Department",
         domain=[('company', '=', Eval('company', -1))],
         help="Is informed of the complaint; its manager receives the "
         "escalations.")
@@ -297,18 +252,12 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
         'crm.department', "Responsible Department",
         domain=[('company', '=', Eval('company', -1))],
         states={
-            'readonly': ~Eval('state').in_(
-                ['received', 'acknowledged', 'investigating']),
             'required': Eval('state').in_(
                 ['investigating', 'awaiting_approval', 'resolving']),
             })
     responsible_employee = fields.Many2One(
         'company.employee', "Responsible Employee",
-        domain=[('company', '=', Eval('company', -1))],
-        states={
-            'readonly': ~Eval('state').in_(
-                ['received', 'acknowledged', 'investigating']),
-            })
+        domain=[('company', '=', Eval('company', -1))])
     tier = fields.Many2One(
         'crm.tier', "Customer Tier", readonly=True, ondelete='RESTRICT',
         help="The customer's tier when the complaint was received.")
@@ -348,10 +297,10 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
             help="A pending deadline falls within the configured hours."),
         'get_at_risk', searcher='search_at_risk')
     cause_analysis = fields.Text(
-        "Cause Analysis", states=_analysis,
+        "Cause Analysis",
         help="Written by the responsible department.")
     measures = fields.Text(
-        "Handling Measures", states=_analysis,
+        "Handling Measures",
         help="Proposed by the responsible department and approved by a "
         "manager.")
     handled_first = fields.Boolean(
@@ -359,22 +308,16 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
         help="Resolving started before the measures were approved.")
     review_note = fields.Text(
         "Review Note",
-        states={
-            'readonly': ~Eval('state').in_(['awaiting_approval']),
-            },
         help="The manager's comment when sending the measures back.")
     approved_by = fields.Many2One('res.user', "Approved By", readonly=True)
     approved_at = fields.DateTime("Approved At", readonly=True)
     actions_taken = fields.Text(
-        "Actions Taken", states=_actions,
+        "Actions Taken",
         help="Replacement, refund, repair, apology, compensation...")
     return_visit_date = fields.Date(
         "Return Visit Date", states=_return_visit)
     return_visit_by = fields.Many2One(
         'company.employee', "Return Visit By",
-        states={
-            'readonly': Eval('state') != 'return_visit',
-            },
         domain=[('company', '=', Eval('company', -1))])
     return_visit_result = fields.Text(
         "Customer's Answer", states=_return_visit)
@@ -383,7 +326,7 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
         help="The customer's satisfaction from 1 (very poor) to 5 (very "
         "good).")
     cancel_reason = fields.Text(
-        "Cancel Reason", states=_open,
+        "Cancel Reason",
         help="Why the complaint is cancelled (duplicate, invalid...).")
     reopen_reason = fields.Text(
         "Reopen Reason",
@@ -409,9 +352,9 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
         'state', 'number', 'tier', 'priority', 'response_deadline',
         'resolution_deadline', 'responded_at', 'resolved_at', 'closed_at',
         'response_hours', 'resolution_hours', 'response_status',
-        'resolution_status', 'handled_first', 'approved_by', 'approved_at',
-        'is_repeat'}
-    # Fields that may be written in a state, by group of states.
+        'resolution_status', 'handled_first', 'is_repeat',
+        *stamp_fields('approved')}
+    # The fields a user may change, by group.
     _intake_fields = {
         'company', 'party', 'channel', 'description', 'received_at',
         'received_by'}
@@ -423,6 +366,24 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     _open_fields = {
         'contact', 'receiving_department', 'supervising_department',
         'cancel_reason'}
+    # The fields a user may change in each state: their readonly states and
+    # check_locked come from this table.
+    _state_fields = {
+        'received': (
+            _open_fields | _intake_fields | _analysis_fields
+            | _assignment_fields),
+        'acknowledged': _open_fields | _analysis_fields | _assignment_fields,
+        'investigating': _open_fields | _analysis_fields | _assignment_fields,
+        'awaiting_approval': _open_fields | {'review_note'},
+        'resolving': _open_fields | {'actions_taken'},
+        'return_visit': (
+            _open_fields | {'actions_taken'} | _return_visit_fields),
+        'closed': {'reopen_reason'},
+        'cancelled': {'reopen_reason'},
+        }
+    _state_fields_when = [
+        ('resolving', HANDLED_FIRST_UNAPPROVED, _analysis_fields),
+        ]
 
     @classmethod
     def __setup__(cls):
@@ -452,60 +413,43 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
             ('return_visit', 'closed'),
             }
         cls._transitions |= {(s, 'cancelled') for s in OPEN_STATES}
+        # A button is shown in the states of its transition (workflow.py);
+        # 'invisible' gives its other conditions.
         cls._buttons.update({
                 'acknowledge': {
-                    'invisible': Eval('state') != 'received',
                     'icon': 'tryton-forward',
-                    'depends': ['state'],
                     },
                 'investigate': {
-                    'invisible': Eval('state') != 'acknowledged',
                     'icon': 'tryton-forward',
-                    'depends': ['state'],
                     },
                 'submit': {
-                    'invisible': ~((Eval('state') == 'investigating')
-                        | ((Eval('state') == 'resolving')
-                            & Eval('handled_first', False)
-                            & ~Eval('approved_at'))),
+                    'invisible': ((Eval('state') == 'resolving')
+                        & ~HANDLED_FIRST_UNAPPROVED),
                     'icon': 'tryton-forward',
-                    'depends': ['state', 'handled_first', 'approved_at'],
+                    'depends': ['handled_first', 'approved_at'],
                     },
                 'handle_first': {
-                    'invisible': ((Eval('state') != 'investigating')
-                        | (Eval('severity') != 'general')),
+                    'invisible': Eval('severity') != 'general',
                     'icon': 'tryton-launch',
-                    'depends': ['state', 'severity'],
+                    'depends': ['severity'],
                     },
                 'approve': {
-                    'invisible': Eval('state') != 'awaiting_approval',
                     'icon': 'tryton-ok',
-                    'depends': ['state'],
                     },
                 'send_back': {
-                    'invisible': Eval('state') != 'awaiting_approval',
                     'icon': 'tryton-back',
-                    'depends': ['state'],
                     },
                 'resolve': {
-                    'invisible': Eval('state') != 'resolving',
                     'icon': 'tryton-forward',
-                    'depends': ['state'],
                     },
                 'close': {
-                    'invisible': Eval('state') != 'return_visit',
                     'icon': 'tryton-ok',
-                    'depends': ['state'],
                     },
                 'cancel': {
-                    'invisible': ~Eval('state').in_(OPEN_STATES),
                     'icon': 'tryton-cancel',
-                    'depends': ['state'],
                     },
                 'reopen': {
-                    'invisible': ~Eval('state').in_(['closed', 'cancelled']),
                     'icon': 'tryton-undo',
-                    'depends': ['state'],
                     },
                 })
 
@@ -719,28 +663,6 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
                     complaint=self.rec_name))
 
     @classmethod
-    def _editable_fields(cls, complaint):
-        "Return the fields a user may change on complaint in its state"
-        state = complaint.state
-        if state not in OPEN_STATES:
-            return {'reopen_reason'}
-        editable = set(cls._open_fields)
-        if state == 'received':
-            editable |= cls._intake_fields
-        if state in {'received', 'acknowledged', 'investigating'}:
-            editable |= cls._analysis_fields | cls._assignment_fields
-        if (state == 'resolving' and complaint.handled_first
-                and not complaint.approved_at):
-            editable |= cls._analysis_fields
-        if state == 'awaiting_approval':
-            editable.add('review_note')
-        if state in {'resolving', 'return_visit'}:
-            editable.add('actions_taken')
-        if state == 'return_visit':
-            editable |= cls._return_visit_fields
-        return editable
-
-    @classmethod
     def create(cls, vlist):
         pool = Pool()
         Log = pool.get('crm.complaint.log')
@@ -789,13 +711,6 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
             cls.update_repeats({c.party for c in changed})
 
     @classmethod
-    def check_locked(cls, complaints, values):
-        for complaint in complaints:
-            locked = set(values) - cls._editable_fields(complaint)
-            if locked:
-                cls._raise_locked(complaint, locked)
-
-    @classmethod
     def _raise_locked(cls, complaint, fields_):
         names = ', '.join(sorted(
                 cls.__names__(f)['field'] for f in fields_))
@@ -841,8 +756,7 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
 
     @classmethod
     @ModelView.button
-    @requires_state('received')
-    @Workflow.transition('acknowledged')
+    @guarded_transition('acknowledged')
     def acknowledge(cls, complaints):
         moment = now()
         for complaint in complaints:
@@ -858,8 +772,7 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
 
     @classmethod
     @ModelView.button
-    @requires_state('acknowledged')
-    @Workflow.transition('investigating')
+    @guarded_transition('investigating', from_='acknowledged')
     def investigate(cls, complaints):
         for complaint in complaints:
             if not complaint.responsible_department:
@@ -876,8 +789,7 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
 
     @classmethod
     @ModelView.button
-    @requires_state('investigating', 'resolving')
-    @Workflow.transition('awaiting_approval')
+    @guarded_transition('awaiting_approval')
     def submit(cls, complaints):
         for complaint in complaints:
             if complaint.state == 'resolving' and (
@@ -890,8 +802,7 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
 
     @classmethod
     @ModelView.button
-    @requires_state('investigating')
-    @Workflow.transition('resolving')
+    @guarded_transition('resolving', from_='investigating')
     def handle_first(cls, complaints):
         for complaint in complaints:
             if complaint.severity != 'general':
@@ -903,27 +814,21 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
 
     @classmethod
     @ModelView.button
-    @requires_state('awaiting_approval')
-    @Workflow.transition('resolving')
+    @guarded_transition('resolving', from_='awaiting_approval')
     def approve(cls, complaints):
         for complaint in complaints:
             complaint.check_analysis()
-        cls.write(complaints, {
-                'approved_by': Transaction().user,
-                'approved_at': now(),
-                })
+        cls.write(complaints, stamp('approved', now()))
 
     @classmethod
     @ModelView.button
-    @requires_state('awaiting_approval')
-    @Workflow.transition('investigating')
+    @guarded_transition('investigating', from_='awaiting_approval')
     def send_back(cls, complaints):
         pass
 
     @classmethod
     @ModelView.button
-    @requires_state('resolving')
-    @Workflow.transition('return_visit')
+    @guarded_transition('return_visit')
     def resolve(cls, complaints):
         moment = now()
         for complaint in complaints:
@@ -947,8 +852,7 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
 
     @classmethod
     @ModelView.button
-    @requires_state('return_visit')
-    @Workflow.transition('closed')
+    @guarded_transition('closed')
     def close(cls, complaints):
         pool = Pool()
         Survey = pool.get('crm.satisfaction')
@@ -979,8 +883,7 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
 
     @classmethod
     @ModelView.button
-    @requires_state(*OPEN_STATES)
-    @Workflow.transition('cancelled')
+    @guarded_transition('cancelled')
     def cancel(cls, complaints):
         for complaint in complaints:
             if not (complaint.cancel_reason or '').strip():
@@ -1014,9 +917,8 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
                     'resolved_at': None,
                     'resolution_hours': None,
                     'closed_at': None,
-                    'approved_by': None,
-                    'approved_at': None,
                     'handled_first': False,
+                    **unstamp('approved'),
                     }
                 values.update(dict.fromkeys(cls._return_visit_fields))
             else:
@@ -1080,17 +982,37 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
             }
 
 
-class ComplaintLog(ModelSQL, ModelView):
-    "A change of state of a complaint: who and when"
-    __name__ = 'crm.complaint.log'
-    __string__ = "Complaint State Change"
-
+class ComplaintRecordMixin:
+    "A record of a complaint's history, in the company of its complaint"
+    __slots__ = ()
     complaint = fields.Many2One(
         'crm.complaint', "Complaint", required=True, ondelete='CASCADE',
         readonly=True)
     company = fields.Function(
         fields.Many2One('company.company', "Company"),
         'get_company', searcher='search_company')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.add(Index(t, (t.complaint, Index.Equality())))
+
+    def get_company(self, name):
+        return self.complaint.company.id
+
+    @classmethod
+    def search_company(cls, name, clause):
+        return [('complaint.' + clause[0], *clause[1:])]
+
+
+class ComplaintLog(
+        ComplaintRecordMixin, WorkflowRecordMixin, ModelSQL, ModelView):
+    "A change of state of a complaint: who and when"
+    __name__ = 'crm.complaint.log'
+    __string__ = "Complaint State Change"
+    _record_message = 'crm_module.msg_complaint_log_readonly'
+
     date = fields.DateTime("Date", required=True, readonly=True)
     user = fields.Many2One('res.user', "User", readonly=True)
     from_state = fields.Selection(
@@ -1101,16 +1023,7 @@ class ComplaintLog(ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
-        t = cls.__table__()
-        cls._sql_indexes.add(Index(t, (t.complaint, Index.Equality())))
         cls._order = [('date', 'ASC'), ('id', 'ASC')]
-
-    def get_company(self, name):
-        return self.complaint.company.id
-
-    @classmethod
-    def search_company(cls, name, clause):
-        return [('complaint.' + clause[0], *clause[1:])]
 
     @classmethod
     def record(cls, complaints, from_state, to_state):
@@ -1144,37 +1057,18 @@ class ComplaintLog(ModelSQL, ModelView):
                 ], order=[('id', 'DESC')], limit=1)
         return logs[0].from_state if logs else None
 
-    @classmethod
-    def create(cls, vlist):
-        if not in_workflow():
-            raise WorkflowStateError(gettext(
-                    'crm_module.msg_complaint_log_readonly'))
-        return super().create(vlist)
 
-    @classmethod
-    def write(cls, *args):
-        raise WorkflowStateError(gettext(
-                'crm_module.msg_complaint_log_readonly'))
-
-    @classmethod
-    def delete(cls, logs):
-        if logs:
-            raise WorkflowStateError(gettext(
-                    'crm_module.msg_complaint_log_readonly'))
-
-
-class Escalation(CustomerRecNameMixin, ModelSQL, ModelView):
+class Escalation(
+        CustomerRecNameMixin, ComplaintRecordMixin, WorkflowRecordMixin,
+        ModelSQL, ModelView):
     "A breached time limit escalated to the supervising manager"
     __name__ = 'crm.complaint.escalation'
     __string__ = "Complaint Escalation"
     _customer_field = 'complaint.party'
+    _record_message = 'crm_module.msg_complaint_escalation_readonly'
+    # the scheduled action records whom it notified
+    _record_write = 'workflow'
 
-    complaint = fields.Many2One(
-        'crm.complaint', "Complaint", required=True, ondelete='CASCADE',
-        readonly=True)
-    company = fields.Function(
-        fields.Many2One('company.company', "Company"),
-        'get_company', searcher='search_company')
     kind = fields.Selection(ESCALATION_KINDS, "Time Limit", readonly=True)
     deadline = fields.DateTime("Deadline", readonly=True)
     date = fields.DateTime("Escalated At", readonly=True)
@@ -1191,16 +1085,7 @@ class Escalation(CustomerRecNameMixin, ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
-        t = cls.__table__()
-        cls._sql_indexes.add(Index(t, (t.complaint, Index.Equality())))
         cls._order = [('date', 'DESC'), ('id', 'DESC')]
-
-    def get_company(self, name):
-        return self.complaint.company.id
-
-    @classmethod
-    def search_company(cls, name, clause):
-        return [('complaint.' + clause[0], *clause[1:])]
 
     @classmethod
     def notify(cls, escalations):
@@ -1267,243 +1152,3 @@ class Escalation(CustomerRecNameMixin, ModelSQL, ModelView):
         msg['Subject'] = label
         msg.set_content(description)
         send_message_transactional(msg)
-
-    @classmethod
-    def create(cls, vlist):
-        if not in_workflow():
-            raise WorkflowStateError(gettext(
-                    'crm_module.msg_complaint_escalation_readonly'))
-        return super().create(vlist)
-
-    @classmethod
-    def write(cls, *args):
-        if not in_workflow():
-            raise WorkflowStateError(gettext(
-                    'crm_module.msg_complaint_escalation_readonly'))
-        super().write(*args)
-
-    @classmethod
-    def delete(cls, escalations):
-        if escalations:
-            raise WorkflowStateError(gettext(
-                    'crm_module.msg_complaint_escalation_readonly'))
-
-
-class ComplaintLedger(CustomerRecNameMixin, ModelSQL, ModelView):
-    "Complaint ledger analysis (投诉台账)"
-    __name__ = 'crm.complaint.ledger'
-    __string__ = "Complaint Ledger"
-
-    company = fields.Many2One('company.company', "Company", readonly=True)
-    month = fields.Date("Month", readonly=True)
-    category = fields.Selection(CATEGORIES, "Category", readonly=True)
-    severity = fields.Selection(SEVERITIES, "Severity", readonly=True)
-    department = fields.Many2One(
-        'crm.department', "Responsible Department", readonly=True)
-    party = fields.Many2One(
-        'party.party', "Customer", readonly=True,
-        context={
-            'company': Eval('company', -1),
-            },
-        depends={'company'})
-    complaint_count = fields.Integer("Complaints", readonly=True)
-    breach_count = fields.Integer(
-        "Breaches", readonly=True,
-        help="Complaints with a breached response or resolution limit.")
-    response_hours = fields.Float(
-        "Average Response Hours", digits=(16, 1), readonly=True)
-    resolution_hours = fields.Float(
-        "Average Resolution Hours", digits=(16, 1), readonly=True)
-    response_on_time = fields.Float(
-        "Response within Limit %", digits=(5, 1), readonly=True,
-        help="Share of the decided responses that met their deadline.")
-    resolution_on_time = fields.Float(
-        "Resolution within Limit %", digits=(5, 1), readonly=True,
-        help="Share of the decided resolutions that met their deadline.")
-    repeat_count = fields.Integer(
-        "Repeat Complaints", readonly=True,
-        help="Complaints of the same customer and category within the "
-        "configured days after another.")
-    satisfaction = fields.Float(
-        "Average Satisfaction", digits=(3, 2), readonly=True,
-        help="Average satisfaction score given at the return visits.")
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        cls._order = [('month', 'DESC'), ('id', 'ASC')]
-
-    @classmethod
-    def table_query(cls):
-        c = cls._complaint_query()
-        return c.select(
-            Min(c.id).as_('id'),
-            Literal(0).as_('create_uid'),
-            Min(c.create_date).as_('create_date'),
-            Literal(None).as_('write_uid'),
-            Literal(None).as_('write_date'),
-            c.company.as_('company'),
-            c.month.as_('month'),
-            c.category.as_('category'),
-            c.severity.as_('severity'),
-            c.responsible_department.as_('department'),
-            c.party.as_('party'),
-            *cls._figure_columns(c),
-            group_by=[
-                c.company, c.month, c.category, c.severity,
-                c.responsible_department, c.party])
-
-    @classmethod
-    def _complaint_query(cls, where=None):
-        """Return the query of the complaints the ledger counts: those not
-        cancelled (and matching the condition where on crm.complaint's
-        table, a function of it) with their month"""
-        pool = Pool()
-        Complaint = pool.get('crm.complaint')
-        complaint = Complaint.__table__()
-        condition = complaint.state != 'cancelled'
-        if where is not None:
-            condition &= where(complaint)
-
-        # The month is computed in a sub-query: PostgreSQL cannot match the
-        # parameters of DATE_TRUNC in the SELECT with those in GROUP BY.
-        month = cls.month.sql_cast(DateTrunc('month', complaint.received_at))
-        return complaint.select(
-            complaint.id, complaint.create_date, complaint.company,
-            month.as_('month'), complaint.category, complaint.severity,
-            complaint.responsible_department, complaint.party,
-            complaint.response_status, complaint.resolution_status,
-            complaint.response_hours, complaint.resolution_hours,
-            complaint.is_repeat,
-            Case((complaint.state == 'closed', complaint.satisfaction),
-                else_=Null).as_('satisfaction'),
-            where=condition)
-
-    @classmethod
-    def _figure_columns(cls, c):
-        """Return the aggregate columns of the ledger's figures over the
-        complaints of c, named after the fields"""
-        one, zero = Literal(1), Literal(0)
-
-        def count_if(condition):
-            return Sum(Case((condition, one), else_=zero))
-
-        def percent(met, decided):
-            return (met * Literal(100.0)) / NullIf(decided, zero)
-
-        response_met = count_if(c.response_status == 'met')
-        response_decided = count_if(c.response_status != 'pending')
-        resolution_met = count_if(c.resolution_status == 'met')
-        resolution_decided = count_if(c.resolution_status != 'pending')
-        return [
-            Count(c.id).as_('complaint_count'),
-            count_if((c.response_status == 'breached')
-                | (c.resolution_status == 'breached')).as_('breach_count'),
-            Avg(c.response_hours * Literal(1.0)).as_('response_hours'),
-            Avg(c.resolution_hours * Literal(1.0)).as_('resolution_hours'),
-            percent(response_met, response_decided).as_('response_on_time'),
-            percent(resolution_met, resolution_decided).as_(
-                'resolution_on_time'),
-            count_if(c.is_repeat == Literal(True)).as_('repeat_count'),
-            Avg(c.satisfaction * Literal(1.0)).as_('satisfaction'),
-            ]
-
-    @classmethod
-    def report_groups(cls, from_date, to_date, group_by):
-        """Return the finance report of the ledger's figures over the
-        complaints received from from_date to to_date, grouped by category,
-        severity, department, customer or month, with their totals, as the
-        reports contract describes"""
-        pool = Pool()
-        ModelAccess = pool.get('ir.model.access')
-        Complaint = pool.get('crm.complaint')
-        Party = pool.get('party.party')
-        Department = pool.get('crm.department')
-        ModelAccess.check(cls.__name__, 'read')
-        cursor = Transaction().connection.cursor()
-        start = dt.datetime.combine(from_date, dt.time.min)
-        end = dt.datetime.combine(to_date, dt.time.max)
-        # search applies the access rights and record rules of the user
-        readable = Complaint.search([], query=True)
-        c = cls._complaint_query(lambda complaint: (
-                complaint.received_at >= start)
-            & (complaint.received_at <= end)
-            & complaint.id.in_(readable))
-        key = {
-            'category': c.category,
-            'severity': c.severity,
-            'department': c.responsible_department,
-            'customer': c.party,
-            'month': c.month,
-            }[group_by]
-        figures = cls._figure_columns(c)
-        cursor.execute(*c.select(key, *figures, group_by=[key]))
-        rows = list(cursor)
-        cursor.execute(*c.select(*figures))
-        totals = cls._report_figures(cursor.fetchone())
-
-        if group_by in {'category', 'severity'}:
-            selection = cls.fields_get([group_by])[group_by]['selection']
-            order = {k: i for i, (k, _) in enumerate(selection)}
-            labels = dict(selection)
-            keys = {k: (order[k], k, labels[k]) for k, *_ in rows}
-        elif group_by == 'department':
-            ModelAccess.check(Department.__name__, 'read')
-            names = {d.id: d.name
-                for d in Department.browse([k for k, *_ in rows if k])}
-            keys = {k: ((k is None, names.get(k), k), k, names.get(k))
-                for k, *_ in rows}
-        elif group_by == 'customer':
-            ModelAccess.check(Party.__name__, 'read')
-            party = Party.__table__()
-            parties = {}
-            for sub_ids in grouped_slice(
-                    [k for k, *_ in rows], backend.MAX_QUERY_PARAMS):
-                cursor.execute(*party.select(party.id, party.code, party.name,
-                        where=party.id.in_(list(sub_ids))))
-                parties.update((i, (code, name)) for i, code, name in cursor)
-            keys = {k: ((parties[k][0] or '', k), *parties[k])
-                for k, *_ in rows}
-        else:
-            keys = {}
-            for k, *_ in rows:
-                month = sql_date(k).strftime('%Y-%m')
-                keys[k] = (month, month, month)
-        groups = [{
-                'key': keys[k][1],
-                'label': keys[k][2],
-                **cls._report_figures(values),
-                } for k, *values in sorted(rows, key=lambda r: keys[r[0]][0])]
-        return {
-            'from': from_date.isoformat(),
-            'to': to_date.isoformat(),
-            'group_by': group_by,
-            'groups': groups,
-            'totals': totals,
-            }
-
-    @classmethod
-    def _report_figures(cls, values):
-        "Return the report object of the figures read from _figure_columns"
-        (complaint_count, breach_count, response_hours, resolution_hours,
-            response_on_time, resolution_on_time, repeat_count,
-            satisfaction) = values
-
-        def average(value, name):
-            # the screen shows the float of the field with its digits
-            if value is None:
-                return None
-            return report_decimal(float(value), cls._fields[name].digits[1])
-        return {
-            'complaint_count': int(complaint_count or 0),
-            'breach_count': int(breach_count or 0),
-            'response_hours': average(response_hours, 'response_hours'),
-            'resolution_hours': average(
-                resolution_hours, 'resolution_hours'),
-            'response_on_time': average(
-                response_on_time, 'response_on_time'),
-            'resolution_on_time': average(
-                resolution_on_time, 'resolution_on_time'),
-            'repeat_count': int(repeat_count or 0),
-            'satisfaction': average(satisfaction, 'satisfaction'),
-            }

@@ -10,7 +10,8 @@ from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
-from .common import CustomerRecNameMixin, today
+from .clock import today
+from .common import CustomerRecNameMixin
 
 
 class _Date(Function):

@@ -16,16 +16,18 @@ from trytond.pyson import Bool, Eval, If
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
-from .common import (
-    CustomerRecNameMixin, WorkflowGuardMixin, cents, cents_to_amount,
-    exact_sum, from_exact_sum, invalidate_cache, month_add, month_end_rates,
-    numeric, numeric_text, prepare_cents, report_date, report_decimal,
-    report_number_text, requires_state, sql_percent, to_the_minute,
-    today as crm_today)
+from .clock import month_add, today as crm_today
+from .common import CustomerRecNameMixin, invalidate_cache, to_the_minute
+from .numeric import (
+    cents, cents_to_amount, exact_sum, from_exact_sum, numeric, prepare_cents,
+    sql_percent)
 from .configuration import MEASURES, PERIOD_TYPES
 from .exceptions import (
     EvaluationOverrideError, EvaluationPeriodError, MissingRateError,
-    ReportNoFiguresError, ReportNotFoundError, WorkflowStateError)
+    WorkflowStateError)
+from .workflow import (
+    WorkflowGuardMixin, guarded_transition, stamp, stamp_fields, state_in,
+    unstamp)
 
 STATES = [
     ('draft', "Draft"),
@@ -56,37 +58,29 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     __name__ = 'crm.evaluation'
     __string__ = "Customer Evaluation"
 
-    _draft = {'readonly': Eval('state') != 'draft'}
-
-    company = fields.Many2One(
-        'company.company', "Company", required=True, states=_draft)
-    name = fields.Char("Name", required=True, states=_draft)
+    # The fields' readonly states come from _state_fields below.
+    company = fields.Many2One('company.company', "Company", required=True)
+    name = fields.Char("Name", required=True)
     period_type = fields.Selection(
-        PERIOD_TYPES, "Period Type", required=True, states=_draft)
+        PERIOD_TYPES, "Period Type", required=True)
     measure = fields.Selection(
-        MEASURES, "Contribution Measure", required=True, states=_draft,
+        MEASURES, "Contribution Measure", required=True,
         help="What tier thresholds, shares and ranks are computed on.")
     start_date = fields.Date(
-        "Start Date", required=True, states=_draft,
+        "Start Date", required=True,
         domain=[('start_date', '<=', Eval('end_date', None))])
     end_date = fields.Date(
-        "End Date", required=True, states=_draft,
+        "End Date", required=True,
         domain=[('end_date', '>=', Eval('start_date', None))])
     state = fields.Selection(STATES, "State", readonly=True, sort=False)
     state_string = state.translated('state')
     lines = fields.One2Many(
         'crm.evaluation.line', 'evaluation', "Lines",
-        states={
-            'readonly': Eval('state') != 'computed',
-            },
         help="The customers of the evaluation; only the override tier and "
         "its reason can be changed, while the evaluation is computed.")
     changed_lines = fields.One2Many(
         'crm.evaluation.line', 'evaluation', "Tier Changes",
         filter=[('changed', '=', True)],
-        states={
-            'readonly': Eval('state') != 'computed',
-            },
         help="The customers whose tier the evaluation changes.")
     currency = fields.Function(
         fields.Many2One('currency.currency', "Currency"),
@@ -125,8 +119,19 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     _workflow_fields = {
         'state', 'company_revenue', 'company_margin', 'unmatched_revenue',
         'resident_threshold', 'big_customer_threshold', 'abc_a_share',
-        'abc_b_share', 'computed_by', 'computed_at', 'approved_by',
-        'approved_at', 'applied_by', 'applied_at'}
+        'abc_b_share', *stamp_fields('computed', 'approved', 'applied')}
+    # The fields a user may change in each state: their readonly states and
+    # check_locked come from this table. The lines take only overrides
+    # (EvaluationLine), in the states that let them change.
+    _state_fields = {
+        'draft': {
+            'company', 'name', 'period_type', 'measure', 'start_date',
+            'end_date', 'note'},
+        'computed': {'note', 'lines', 'changed_lines'},
+        'approved': {'note'},
+        'applied': {'note'},
+        'cancelled': {'note'},
+        }
 
     @classmethod
     def __setup__(cls):
@@ -147,34 +152,23 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
             ('approved', 'cancelled'),
             ('cancelled', 'draft'),
             }
+        # A button is shown in the states of its transition (workflow.py).
         cls._buttons.update({
                 'compute': {
-                    'invisible': Eval('state') != 'draft',
                     'icon': 'tryton-launch',
-                    'depends': ['state'],
                     },
                 'draft': {
-                    'invisible': ~Eval('state').in_(
-                        ['computed', 'approved', 'cancelled']),
                     'icon': If(Eval('state') == 'cancelled',
                         'tryton-undo', 'tryton-back'),
-                    'depends': ['state'],
                     },
                 'approve': {
-                    'invisible': Eval('state') != 'computed',
                     'icon': 'tryton-ok',
-                    'depends': ['state'],
                     },
                 'apply': {
-                    'invisible': Eval('state') != 'approved',
                     'icon': 'tryton-forward',
-                    'depends': ['state'],
                     },
                 'cancel': {
-                    'invisible': ~Eval('state').in_(
-                        ['draft', 'computed', 'approved']),
                     'icon': 'tryton-cancel',
-                    'depends': ['state'],
                     },
                 })
 
@@ -287,19 +281,18 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
                     'crm_module.msg_evaluation_period_length',
                     evaluation=self.rec_name, months=self.months))
 
+    def _locked_fields(self, values):
+        locked = super()._locked_fields(values)
+        locked.update(name for name in ['lines', 'changed_lines']
+            if name in values and not self._only_line_overrides(values[name]))
+        return locked
+
     @classmethod
-    def check_locked(cls, evaluations, values):
-        for evaluation in evaluations:
-            allowed = {'note'}
-            if evaluation.state == 'computed':
-                allowed.update(
-                    name for name in ['lines', 'changed_lines']
-                    if evaluation._only_line_overrides(values.get(name, [])))
-            if evaluation.state != 'draft' and set(values) - allowed:
-                raise WorkflowStateError(gettext(
-                        'crm_module.msg_evaluation_modify',
-                        evaluation=evaluation.rec_name,
-                        state=evaluation.state_string))
+    def _raise_locked(cls, evaluation, fields_):
+        raise WorkflowStateError(gettext(
+                'crm_module.msg_evaluation_modify',
+                evaluation=evaluation.rec_name,
+                state=evaluation.state_string))
 
     def _only_line_overrides(self, actions):
         """Tell whether the actions on the lines of the evaluation only write
@@ -338,35 +331,24 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
 
     @classmethod
     @ModelView.button
-    @requires_state('draft')
-    @Workflow.transition('computed')
+    @guarded_transition('computed')
     def compute(cls, evaluations):
-        pool = Pool()
-        User = pool.get('res.user')
         for evaluation in evaluations:
             with Transaction().set_context(company=evaluation.company.id):
                 values = evaluation._compute()
                 evaluation._compute_complaint_figures()
-            values.update({
-                    'computed_by': User(Transaction().user).id,
-                    'computed_at': dt.datetime.now(),
-                    })
+            values.update(stamp('computed'))
             cls.write([evaluation], values)
 
     @classmethod
     @ModelView.button
-    @requires_state('computed', 'approved', 'cancelled')
-    @Workflow.transition('draft')
+    @guarded_transition('draft')
     def draft(cls, evaluations):
-        cls.write(evaluations, {
-                'approved_by': None,
-                'approved_at': None,
-                })
+        cls.write(evaluations, unstamp('approved'))
 
     @classmethod
     @ModelView.button
-    @requires_state('computed')
-    @Workflow.transition('approved')
+    @guarded_transition('approved')
     def approve(cls, evaluations):
         pool = Pool()
         Line = pool.get('crm.evaluation.line')
@@ -374,27 +356,19 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
                     ('evaluation', 'in', [e.id for e in evaluations]),
                     ('override_tier', '!=', None),
                     ]))
-        cls.write(evaluations, {
-                'approved_by': Transaction().user,
-                'approved_at': dt.datetime.now(),
-                })
+        cls.write(evaluations, stamp('approved'))
 
     @classmethod
     @ModelView.button
-    @requires_state('approved')
-    @Workflow.transition('applied')
+    @guarded_transition('applied')
     def apply(cls, evaluations):
         for evaluation in evaluations:
             evaluation._apply()
-        cls.write(evaluations, {
-                'applied_by': Transaction().user,
-                'applied_at': dt.datetime.now(),
-                })
+        cls.write(evaluations, stamp('applied'))
 
     @classmethod
     @ModelView.button
-    @requires_state('draft', 'computed', 'approved')
-    @Workflow.transition('cancelled')
+    @guarded_transition('cancelled')
     def cancel(cls, evaluations):
         pass
 
@@ -411,29 +385,14 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
         currency cents: revenue and cost of the period, revenue and cost of
         both periods, sales lines and last sale date of the period.
 
-        They are summed per month to be converted at that month's end rate;
-        a missing rate stops the computation rather than counting zero.
+        They are converted as every figure is (crm.sales.summary's
+        company_totals); a missing rate stops the computation rather than
+        counting zero.
         """
-        pool = Pool()
-        Summary = pool.get('crm.sales.summary')
-        cursor = Transaction().connection.cursor()
-        summary = Summary.__table__()
-
-        currency = self.company.currency
-        in_period = summary.month >= self.start_date
-        cursor.execute(*summary.select(
-                summary.party, summary.currency, summary.month,
-                exact_sum(summary.revenue), exact_sum(summary.cost),
-                Sum(summary.line_count), Max(summary.last_sale_date),
-                in_period,
-                where=(summary.company == self.company.id)
-                & (summary.month >= self.previous_start_date)
-                & (summary.month <= self.end_date)
-                & (summary.currency != currency.id),
-                group_by=[summary.party, summary.currency, summary.month]))
-        foreign = list(cursor)
-        rates, missing = month_end_rates(
-            currency, [(r[1], r[2]) for r in foreign])
+        Summary = Pool().get('crm.sales.summary')
+        months, missing = Summary.company_totals(
+            self.company, self.previous_start_date, self.end_date,
+            foreign_only=True)
         if missing:
             raise MissingRateError(gettext(
                     'crm_module.msg_evaluation_missing_rate',
@@ -441,19 +400,16 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
                     rates=', '.join(missing)))
 
         totals = {}
-        for (party, currency_id, month, revenue, cost, line_count,
-                last_sale, current) in foreign:
-            rate = rates[currency_id, month]
-            revenue, cost = (
-                int(currency.round(from_exact_sum(a) * rate) * 100)
-                for a in (revenue, cost))
+        for (party, month), (revenue, cost, line_count, last_sale) in (
+                months.items()):
+            revenue, cost = int(revenue * 100), int(cost * 100)
             party_totals = totals.setdefault(party, [0, 0, 0, 0, 0, None])
-            if current:
+            if month >= self.start_date:
                 party_totals[0] += revenue
                 party_totals[1] += cost
-                party_totals[4] += line_count or 0
+                party_totals[4] += line_count
                 if last_sale and (party_totals[5] is None
-                        or str(last_sale) > str(party_totals[5])):
+                        or last_sale > party_totals[5]):
                     party_totals[5] = last_sale
             party_totals[2] += revenue
             party_totals[3] += cost
@@ -509,9 +465,10 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
             & (summary.party != Null),
             group_by=[summary.party])
         def date(value):
-            # PostgreSQL types a NULL parameter as text in a UNION
+            # SQLite keeps dates as ISO text; PostgreSQL types a NULL
+            # parameter as text in a UNION
             if backend.name == 'sqlite':
-                return value
+                return value.isoformat() if value else None
             return Cast(Literal(value), 'DATE')
 
         rows = [[party, *values[:5], date(values[5])]
@@ -845,110 +802,6 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
                         })
         return cls.create(drafts)
 
-    @classmethod
-    def report_list(cls, offset=0, limit=1000):
-        """Return the finance report of the evaluations the user may read,
-        newest period first, as the reports contract describes"""
-        page = cls.search([], offset=offset, limit=limit, query=True)
-        return {
-            'evaluations': cls._report_rows(page),
-            'total': cls.search([], count=True),
-            'offset': offset,
-            'limit': limit,
-            }
-
-    @classmethod
-    def _report_rows(cls, ids_query):
-        "Return the report objects of the evaluations selected by ids_query"
-        pool = Pool()
-        Company = pool.get('company.company')
-        Currency = pool.get('currency.currency')
-        User = pool.get('res.user')
-        evaluation = cls.__table__()
-        company = Company.__table__()
-        currency = Currency.__table__()
-        approver = User.__table__()
-        applier = User.__table__()
-        cursor = Transaction().connection.cursor()
-        cursor.execute(*evaluation
-            .join(company, condition=evaluation.company == company.id)
-            .join(currency, condition=company.currency == currency.id)
-            .join(approver, 'LEFT',
-                condition=evaluation.approved_by == approver.id)
-            .join(applier, 'LEFT',
-                condition=evaluation.applied_by == applier.id)
-            .select(
-                evaluation.id, evaluation.name, evaluation.period_type,
-                evaluation.measure, evaluation.start_date,
-                evaluation.end_date, evaluation.state, currency.code,
-                evaluation.company_revenue, evaluation.company_margin,
-                evaluation.unmatched_revenue,
-                approver.name, evaluation.approved_at,
-                applier.name, evaluation.applied_at,
-                where=evaluation.id.in_(ids_query),
-                order_by=[evaluation.end_date.desc, evaluation.id.desc]))
-        rows = list(cursor)
-        counts = cls.get_counts(
-            cls.browse([r[0] for r in rows]),
-            ['customer_count', 'change_count'])
-        digits = AMOUNT[1]
-        return [{
-                'id': id_,
-                'name': name,
-                'period_type': period_type,
-                'measure': measure,
-                'start_date': report_date(start_date),
-                'end_date': report_date(end_date),
-                'state': state,
-                'currency': currency_code,
-                'company_revenue': report_decimal(company_revenue, digits),
-                'company_margin': report_decimal(company_margin, digits),
-                'unmatched_revenue': report_decimal(
-                    unmatched_revenue, digits),
-                'customer_count': counts['customer_count'][id_],
-                'change_count': counts['change_count'][id_],
-                'approved_by': approved_by,
-                'approved_date': report_date(approved_at),
-                'applied_by': applied_by,
-                'applied_date': report_date(applied_at),
-                }
-            for (id_, name, period_type, measure, start_date, end_date,
-                state, currency_code, company_revenue, company_margin,
-                unmatched_revenue, approved_by, approved_at, applied_by,
-                applied_at) in rows]
-
-    @classmethod
-    def report_lines(cls, evaluation_id, offset=0, limit=1000):
-        """Return the finance report of one evaluation with its lines in
-        rank order, as the reports contract describes.
-
-        Unknown (or not readable) evaluations raise ReportNotFoundError,
-        draft ones, which have no figures yet, ReportNoFiguresError."""
-        pool = Pool()
-        Line = pool.get('crm.evaluation.line')
-        # ids are 32-bit integers on every backend
-        ids = cls.search([('id', '=', evaluation_id)], query=True)
-        evaluations = (cls._report_rows(ids)
-            if 0 < evaluation_id < 2 ** 31 else [])
-        if not evaluations:
-            raise ReportNotFoundError(gettext(
-                    'crm_module.msg_report_evaluation_unknown',
-                    evaluation=evaluation_id))
-        evaluation, = evaluations
-        if evaluation['state'] == 'draft':
-            raise ReportNoFiguresError(gettext(
-                    'crm_module.msg_report_evaluation_draft',
-                    evaluation=evaluation['name']))
-        lines, totals = Line.report_data(evaluation_id, offset, limit)
-        return {
-            'evaluation': evaluation,
-            'lines': lines,
-            'totals': totals,
-            'total': evaluation['customer_count'],
-            'offset': offset,
-            'limit': limit,
-            }
-
 
 class EvaluationLine(CustomerRecNameMixin, ModelSQL, ModelView):
     __name__ = 'crm.evaluation.line'
@@ -1018,14 +871,10 @@ class EvaluationLine(CustomerRecNameMixin, ModelSQL, ModelView):
         'crm.tier', "Proposed Tier", readonly=True, ondelete='RESTRICT')
     override_tier = fields.Many2One(
         'crm.tier', "Override Tier", ondelete='RESTRICT',
-        domain=[('company', '=', Eval('company', -1))],
-        states={
-            'readonly': Eval('evaluation_state') != 'computed',
-            })
+        domain=[('company', '=', Eval('company', -1))])
     override_reason = fields.Text(
         "Override Reason",
         states={
-            'readonly': Eval('evaluation_state') != 'computed',
             'required': Bool(Eval('override_tier')),
             })
     tier = fields.Function(
@@ -1055,6 +904,13 @@ class EvaluationLine(CustomerRecNameMixin, ModelSQL, ModelView):
         cls._order = [
             ('evaluation', 'DESC'), ('rank', 'ASC NULLS LAST'),
             ('id', 'ASC')]
+        # The overrides change in the states that let the evaluation's
+        # lines change.
+        readonly = ~state_in(
+            Evaluation._field_states('lines'), 'evaluation_state')
+        for name in cls._override_fields:
+            field = getattr(cls, name)
+            field.states = {**field.states, 'readonly': readonly}
 
     @fields.depends('evaluation', '_parent_evaluation.state')
     def on_change_with_evaluation_state(self, name=None):
@@ -1149,7 +1005,7 @@ class EvaluationLine(CustomerRecNameMixin, ModelSQL, ModelView):
                         'crm_module.msg_evaluation_line_figures',
                         fields=', '.join(sorted(other))))
             for line in lines:
-                if line.evaluation.state != 'computed':
+                if 'lines' not in line.evaluation._editable_fields():
                     raise WorkflowStateError(gettext(
                             'crm_module.msg_evaluation_line_override_state',
                             line=line.rec_name,
@@ -1160,108 +1016,6 @@ class EvaluationLine(CustomerRecNameMixin, ModelSQL, ModelView):
     def delete(cls, lines):
         raise WorkflowStateError(gettext(
                 'crm_module.msg_evaluation_line_delete'))
-
-    @classmethod
-    def report_data(cls, evaluation_id, offset=0, limit=1000):
-        """Return the report objects of a page of the lines of an evaluation
-        in rank order and the totals of all its lines.
-
-        The lines are read with SQL: an evaluation may have tens of
-        thousands of customers. The caller checks that the evaluation may
-        be read."""
-        pool = Pool()
-        ModelAccess = pool.get('ir.model.access')
-        Party = pool.get('party.party')
-        Tier = pool.get('crm.tier')
-        for model in [cls.__name__, Party.__name__, Tier.__name__]:
-            ModelAccess.check(model, 'read')
-        line = cls.__table__()
-        party = Party.__table__()
-        current = Tier.__table__()
-        proposed = Tier.__table__()
-        override = Tier.__table__()
-        cursor = Transaction().connection.cursor()
-        where = line.evaluation == evaluation_id
-
-        cursor.execute(*line
-            .join(party, condition=line.party == party.id)
-            .join(current, 'LEFT', condition=line.current_tier == current.id)
-            .join(proposed, 'LEFT',
-                condition=line.proposed_tier == proposed.id)
-            .join(override, 'LEFT',
-                condition=line.override_tier == override.id)
-            .select(
-                line.rank, party.code, party.name,
-                *map(numeric_text, [line.revenue, line.cost,
-                        line.gross_margin, line.margin_rate, line.amount,
-                        line.share, line.cumulative_share]),
-                line.abc_class, numeric_text(line.previous_revenue),
-                numeric_text(line.growth), line.order_count,
-                line.last_sale_date, line.designated, line.big_customer,
-                line.complaint_general, line.complaint_serious,
-                line.complaint_very_serious, numeric_text(line.satisfaction),
-                current.code, proposed.code, override.code,
-                where=where,
-                order_by=[
-                    Case((line.rank == Null, 1), else_=0), line.rank.asc,
-                    line.id.asc],
-                limit=limit, offset=offset))
-        amount, percent = AMOUNT[1], PERCENT[1]
-        number = report_number_text
-        satisfaction = cls.satisfaction.digits[1]
-        lines = []
-        for (rank, code, name, revenue, cost, gross_margin, margin_rate,
-                amount_, share, cumulative_share, abc_class,
-                previous_revenue, growth, order_count, last_sale_date,
-                designated, big_customer, general, serious, very_serious,
-                satisfaction_, current_tier, proposed_tier,
-                override_tier) in cursor:
-            tier = override_tier or proposed_tier
-            lines.append({
-                    'rank': rank,
-                    'party_code': code,
-                    'party_name': name,
-                    'revenue': number(revenue, amount),
-                    'cost': number(cost, amount),
-                    'gross_margin': number(gross_margin, amount),
-                    'margin_rate': number(margin_rate, percent),
-                    'amount': number(amount_, amount),
-                    'share': number(share, percent),
-                    'cumulative_share': number(
-                        cumulative_share, percent),
-                    'abc_class': abc_class or None,
-                    'previous_revenue': number(
-                        previous_revenue, amount),
-                    'growth': number(growth, percent),
-                    'order_count': order_count,
-                    'last_sale_date': report_date(last_sale_date),
-                    'designated': bool(designated),
-                    'big_customer': bool(big_customer),
-                    'complaint_general': general,
-                    'complaint_serious': serious,
-                    'complaint_very_serious': very_serious,
-                    'satisfaction': number(
-                        satisfaction_, satisfaction),
-                    'current_tier': current_tier,
-                    'proposed_tier': proposed_tier,
-                    'override_tier': override_tier,
-                    'tier': tier,
-                    'changed': tier != current_tier,
-                    })
-
-        cursor.execute(*line.select(
-                exact_sum(line.revenue), exact_sum(line.cost),
-                exact_sum(line.gross_margin), Sum(line.order_count),
-                where=where))
-        revenue, cost, gross_margin, order_count = cursor.fetchone()
-        totals = {
-            'revenue': report_decimal(from_exact_sum(revenue), amount),
-            'cost': report_decimal(from_exact_sum(cost), amount),
-            'gross_margin': report_decimal(
-                from_exact_sum(gross_margin), amount),
-            'order_count': int(order_count or 0),
-            }
-        return lines, totals
 
     @classmethod
     def delete_raw(cls, evaluation_ids):

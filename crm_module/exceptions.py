@@ -31,7 +31,12 @@ class MissingRateError(UserError):
 
 
 class SalesSummaryError(UserError):
-    pass
+    "Sales summaries that cannot be stored as sent"
+
+    def __init__(self, message, description='', domain=None, row_errors=None):
+        super().__init__(message, description, domain)
+        # the refused rows: dicts of the row index, the field and a message
+        self.row_errors = row_errors or []
 
 
 class ConfigurationValidationError(ValidationError):

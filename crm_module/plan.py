@@ -7,11 +7,13 @@ from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
-from .common import (
-    CustomerRecNameMixin, WorkflowGuardMixin, achieved_percent, exact_sum,
-    from_exact_sum, in_workflow, month_add, month_end_rates, requires_state,
-    sql_date, to_the_minute, today, workflow)
+from .clock import month_add, today
+from .common import CustomerRecNameMixin, to_the_minute
+from .numeric import achieved_percent
 from .exceptions import PlanValidationError, WorkflowStateError
+from .workflow import (
+    WorkflowGuardMixin, WorkflowRecordMixin, guarded_transition, in_workflow,
+    stamp, stamp_fields, unstamp, workflow)
 
 STATES = [
     ('draft', "Draft"),
@@ -46,56 +48,36 @@ class AccountPlan(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     __name__ = 'crm.account.plan'
     __string__ = "Account Plan"
 
-    _draft = {'readonly': Eval('state') != 'draft'}
-
-    company = fields.Many2One(
-        'company.company', "Company", required=True, states=_draft)
+    # The fields' readonly states come from _state_fields below.
+    company = fields.Many2One('company.company', "Company", required=True)
     party = fields.Many2One(
         'party.party', "Customer", required=True, ondelete='RESTRICT',
-        states=_draft,
         context={
             'company': Eval('company', -1),
             },
         depends={'company'})
     account_manager = fields.Many2One(
-        'company.employee', "Key Account Manager", states=_draft,
+        'company.employee', "Key Account Manager",
         domain=[('company', '=', Eval('company', -1))])
     start_date = fields.Date(
-        "Start Date", required=True, states=_draft,
+        "Start Date", required=True,
         domain=[('start_date', '<=', Eval('end_date', None))])
     end_date = fields.Date(
-        "End Date", required=True, states=_draft,
+        "End Date", required=True,
         domain=[('end_date', '>=', Eval('start_date', None))])
-    strategy = fields.Text("Strategy", states=_draft)
+    strategy = fields.Text("Strategy")
     objectives = fields.One2Many(
-        'crm.account.plan.objective', 'plan', "Objectives",
-        states={
-            'readonly': ~Eval('state').in_(['draft', 'approved']),
-            })
-    actions = fields.One2Many(
-        'crm.account.plan.action', 'plan', "Actions",
-        states={
-            'readonly': ~Eval('state').in_(['draft', 'approved']),
-            })
+        'crm.account.plan.objective', 'plan', "Objectives")
+    actions = fields.One2Many('crm.account.plan.action', 'plan', "Actions")
     milestones = fields.One2Many(
         'crm.account.plan.action', 'plan', "Milestones",
-        filter=[('milestone', '=', True)],
-        states={
-            'readonly': ~Eval('state').in_(['draft', 'approved']),
-            })
-    reviews = fields.One2Many(
-        'crm.account.plan.review', 'plan', "Reviews",
-        states={
-            'readonly': Eval('state') != 'approved',
-            })
+        filter=[('milestone', '=', True)])
+    reviews = fields.One2Many('crm.account.plan.review', 'plan', "Reviews")
     visits = fields.Function(
         fields.Many2Many('crm.visit', None, None, "Visits"),
         'get_visits')
     rejection_reason = fields.Text(
         "Rejection Reason",
-        states={
-            'readonly': Eval('state') != 'submitted',
-            },
         help="Why a manager sends the plan back to draft.")
     state = fields.Selection(STATES, "State", readonly=True, sort=False)
     state_string = state.translated('state')
@@ -112,11 +94,16 @@ class AccountPlan(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     # Fields only a workflow button may write.
     _workflow_field_message = 'crm_module.msg_plan_workflow_field'
     _workflow_fields = {
-        'state', 'submitted_by', 'submitted_at', 'approved_by',
-        'approved_at', 'closed_by', 'closed_at', 'history'}
-    # Fields that may change outside draft, per state; the lines check
-    # their own fields.
+        'state', 'history',
+        *stamp_fields('submitted', 'approved', 'closed')}
+    # The fields a user may change in each state: their readonly states and
+    # check_locked come from this table. The lines and the reviews change
+    # in the states that let their field change and check their own fields
+    # (PlanLineMixin, AccountPlanReview).
     _state_fields = {
+        'draft': {
+            'company', 'party', 'account_manager', 'start_date', 'end_date',
+            'strategy', 'objectives', 'actions', 'milestones'},
         'submitted': {'rejection_reason'},
         'approved': {'objectives', 'actions', 'milestones', 'reviews'},
         }
@@ -135,26 +122,19 @@ class AccountPlan(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
             ('submitted', 'draft'),
             ('approved', 'closed'),
             }
+        # A button is shown in the states of its transition (workflow.py).
         cls._buttons.update({
                 'submit': {
-                    'invisible': Eval('state') != 'draft',
                     'icon': 'tryton-forward',
-                    'depends': ['state'],
                     },
                 'approve': {
-                    'invisible': Eval('state') != 'submitted',
                     'icon': 'tryton-ok',
-                    'depends': ['state'],
                     },
                 'reject': {
-                    'invisible': Eval('state') != 'submitted',
                     'icon': 'tryton-back',
-                    'depends': ['state'],
                     },
                 'close': {
-                    'invisible': Eval('state') != 'approved',
                     'icon': 'tryton-close',
-                    'depends': ['state'],
                     },
                 })
 
@@ -230,16 +210,11 @@ class AccountPlan(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
                         state=other.state_string))
 
     @classmethod
-    def check_locked(cls, plans, values):
-        for plan in plans:
-            if plan.state == 'draft':
-                continue
-            allowed = cls._state_fields.get(plan.state, set())
-            if set(values) - allowed:
-                raise WorkflowStateError(gettext(
-                        'crm_module.msg_plan_modify',
-                        plan=plan.rec_name,
-                        state=plan.state_string))
+    def _raise_locked(cls, plan, fields_):
+        raise WorkflowStateError(gettext(
+                'crm_module.msg_plan_modify',
+                plan=plan.rec_name,
+                state=plan.state_string))
 
     @classmethod
     def copy(cls, plans, default=None):
@@ -272,19 +247,14 @@ class AccountPlan(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
 
     @classmethod
     @ModelView.button
-    @requires_state('draft')
-    @Workflow.transition('submitted')
+    @guarded_transition('submitted')
     def submit(cls, plans):
-        cls.write(plans, {
-                'submitted_by': Transaction().user,
-                'submitted_at': dt.datetime.now(),
-                })
+        cls.write(plans, stamp('submitted'))
         cls._log(plans, 'draft', 'submitted')
 
     @classmethod
     @ModelView.button
-    @requires_state('submitted')
-    @Workflow.transition('approved')
+    @guarded_transition('approved')
     def approve(cls, plans):
         for plan in plans:
             if not plan.objectives:
@@ -295,8 +265,7 @@ class AccountPlan(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
             # Also against the other plans approved in this same call.
             cls.check_overlap([plan])
             cls.write([plan], {
-                    'approved_by': Transaction().user,
-                    'approved_at': dt.datetime.now(),
+                    **stamp('approved'),
                     'rejection_reason': None,
                     })
             # The transition writes the state after this function: write it
@@ -306,77 +275,55 @@ class AccountPlan(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
 
     @classmethod
     @ModelView.button
-    @requires_state('submitted')
-    @Workflow.transition('draft')
+    @guarded_transition('draft')
     def reject(cls, plans):
         for plan in plans:
             if not (plan.rejection_reason or '').strip():
                 raise PlanValidationError(gettext(
                         'crm_module.msg_plan_reject_reason',
                         plan=plan.rec_name))
-        cls.write(plans, {
-                'submitted_by': None,
-                'submitted_at': None,
-                })
+        cls.write(plans, unstamp('submitted'))
         cls._log(plans, 'submitted', 'draft',
             reason=lambda p: p.rejection_reason)
 
     @classmethod
     @ModelView.button
-    @requires_state('approved')
-    @Workflow.transition('closed')
+    @guarded_transition('closed')
     def close(cls, plans):
         for plan in plans:
             if not plan.reviews:
                 raise PlanValidationError(gettext(
                         'crm_module.msg_plan_close_review',
                         plan=plan.rec_name))
-        cls.write(plans, {
-                'closed_by': Transaction().user,
-                'closed_at': dt.datetime.now(),
-                })
+        cls.write(plans, stamp('closed'))
         cls._log(plans, 'approved', 'closed')
 
     def get_sales_actuals(self):
         """Return the revenue and gross margin of the customer in the plan's
-        period in company currency, from the monthly sales summaries; None
-        for both while a currency rate is missing"""
+        period in company currency, from the monthly sales summaries
+        converted as every figure is (crm.sales.summary's company_totals);
+        None for both while a currency rate is missing"""
         pool = Pool()
+        Party = pool.get('party.party')
         Summary = pool.get('crm.sales.summary')
-        summary = Summary.__table__()
-        cursor = Transaction().connection.cursor()
-        cursor.execute(*summary.select(
-                summary.currency, summary.month,
-                exact_sum(summary.revenue), exact_sum(summary.cost),
-                where=(summary.company == self.company.id)
-                & (summary.party == self.party.id)
-                & (summary.month >= self.start_date.replace(day=1))
-                & (summary.month <= self.end_date),
-                group_by=[summary.currency, summary.month]))
-        currency = self.company.currency
-        rows = [(currency_id, sql_date(month), from_exact_sum(month_revenue),
-                from_exact_sum(month_cost))
-            for currency_id, month, month_revenue, month_cost in cursor]
-        rates, missing = month_end_rates(currency, [
-                (currency_id, month) for currency_id, month, _, _ in rows
-                if currency_id != currency.id])
+        party = Party.__table__()
+        months, missing = Summary.company_totals(
+            self.company, self.start_date.replace(day=1), self.end_date,
+            parties=party.select(
+                party.id, where=party.id == self.party.id))
         if missing:
             return None, None
-        revenue = cost = Decimal(0)
-        for currency_id, month, month_revenue, month_cost in rows:
-            if currency_id != currency.id:
-                rate = rates[currency_id, month]
-                month_revenue *= rate
-                month_cost *= rate
-            revenue += month_revenue
-            cost += month_cost
-        cent = Decimal('0.01')
-        return revenue.quantize(cent), (revenue - cost).quantize(cent)
+        revenue = sum((t[0] for t in months.values()), Decimal(0))
+        cost = sum((t[1] for t in months.values()), Decimal(0))
+        return revenue, revenue - cost
 
 
-class AccountPlanLog(ModelSQL, ModelView):
+class AccountPlanLog(WorkflowRecordMixin, ModelSQL, ModelView):
     __name__ = 'crm.account.plan.log'
     __string__ = "Account Plan State Change"
+    _record_message = 'crm_module.msg_plan_log'
+    # deleted with their plan
+    _record_delete = 'workflow'
 
     plan = fields.Many2One(
         'crm.account.plan', "Plan", required=True, readonly=True,
@@ -398,29 +345,15 @@ class AccountPlanLog(ModelSQL, ModelView):
     def get_date(self, name):
         return self.create_date
 
-    @classmethod
-    def create(cls, vlist):
-        if not in_workflow():
-            raise WorkflowStateError(gettext('crm_module.msg_plan_log'))
-        return super().create(vlist)
-
-    @classmethod
-    def write(cls, *args):
-        raise WorkflowStateError(gettext('crm_module.msg_plan_log'))
-
-    @classmethod
-    def delete(cls, records):
-        if not in_workflow():
-            raise WorkflowStateError(gettext('crm_module.msg_plan_log'))
-        super().delete(records)
-
 
 class PlanLineMixin:
-    "Lines of a plan that may change only while the plan is in some states"
+    """Lines of a plan, which change in the states of the plan that let its
+    field _plan_field change (AccountPlan._state_fields)"""
     __slots__ = ()
-    # per plan state, the fields that may change; None: every field
-    _editable = {'draft': None}
-    _creatable_states = {'draft'}
+    _plan_field = None
+    # per plan state, the only fields of the lines that may change in it;
+    # lines are then neither created nor deleted
+    _line_fields = {}
 
     @classmethod
     def _check_plans(cls, plans, values=None, changing_lines=False):
@@ -429,13 +362,10 @@ class PlanLineMixin:
         if in_workflow():
             return
         for plan in plans:
-            if changing_lines:
-                allowed = plan.state in cls._creatable_states
-            elif plan.state not in cls._editable:
-                allowed = False
-            else:
-                editable = cls._editable[plan.state]
-                allowed = editable is None or not (set(values) - editable)
+            allowed = cls._plan_field in plan._editable_fields()
+            line_fields = cls._line_fields.get(plan.state)
+            if allowed and line_fields is not None:
+                allowed = not changing_lines and set(values) <= line_fields
             if not allowed:
                 raise WorkflowStateError(gettext(
                         'crm_module.msg_plan_line_modify',
@@ -469,8 +399,8 @@ class PlanLineMixin:
 class AccountPlanObjective(PlanLineMixin, ModelSQL, ModelView):
     __name__ = 'crm.account.plan.objective'
     __string__ = "Account Plan Objective"
-
-    _editable = {'draft': None, 'approved': {'actual_value'}}
+    _plan_field = 'objectives'
+    _line_fields = {'approved': {'actual_value'}}
 
     plan = fields.Many2One(
         'crm.account.plan', "Plan", required=True, ondelete='CASCADE')
@@ -549,9 +479,7 @@ class AccountPlanAction(
     __string__ = "Account Plan Action"
     _customer_field = 'plan.party'
     _rec_name_fields = ('description',)
-
-    _editable = {'draft': None, 'approved': None}
-    _creatable_states = {'draft', 'approved'}
+    _plan_field = 'actions'
 
     plan = fields.Many2One(
         'crm.account.plan', "Plan", required=True, ondelete='CASCADE')
@@ -625,8 +553,9 @@ class AccountPlanReview(ModelSQL, ModelView):
 
     @classmethod
     def _check_plans(cls, plans):
+        "Refuse to change reviews of plans whose state locks their reviews"
         for plan in plans:
-            if plan.state != 'approved':
+            if 'reviews' not in plan._editable_fields():
                 raise WorkflowStateError(gettext(
                         'crm_module.msg_plan_review_state',
                         plan=plan.rec_name, state=plan.state_string))
@@ -675,9 +604,13 @@ class AccountPlanReview(ModelSQL, ModelView):
             super().delete(reviews)
 
 
-class AccountPlanReviewLine(ModelSQL, ModelView):
+class AccountPlanReviewLine(WorkflowRecordMixin, ModelSQL, ModelView):
     __name__ = 'crm.account.plan.review.line'
     __string__ = "Account Plan Review Line"
+    # made and deleted with their review; only the comment is written
+    _record_message = 'crm_module.msg_plan_review_line_create'
+    _record_write = None
+    _record_delete = 'workflow'
 
     review = fields.Many2One(
         'crm.account.plan.review', "Review", required=True,
@@ -698,31 +631,13 @@ class AccountPlanReviewLine(ModelSQL, ModelView):
         cls._order = [('review', 'ASC'), ('id', 'ASC')]
 
     @classmethod
-    def create(cls, vlist):
-        if not in_workflow():
-            raise WorkflowStateError(gettext(
-                    'crm_module.msg_plan_review_line_create'))
-        return super().create(vlist)
-
-    @classmethod
     def write(cls, *args):
+        Review = Pool().get('crm.account.plan.review')
         actions = iter(args)
         for lines, values in zip(actions, actions, strict=False):
             if set(values) - {'comment'}:
                 raise WorkflowStateError(gettext(
                         'crm_module.msg_plan_review_line_figures'))
-            for line in lines:
-                if line.review.plan.state != 'approved':
-                    raise WorkflowStateError(gettext(
-                            'crm_module.msg_plan_review_state',
-                            plan=line.review.plan.rec_name,
-                            state=line.review.plan.state_string))
+            Review._check_plans({line.review.plan for line in lines})
         super().write(*args)
-
-    @classmethod
-    def delete(cls, lines):
-        if not in_workflow():
-            raise WorkflowStateError(gettext(
-                    'crm_module.msg_plan_review_line_create'))
-        super().delete(lines)
 

@@ -11,11 +11,13 @@ from trytond.rpc import RPC
 from trytond.transaction import Transaction, without_check_access
 
 from .care import next_occurrence
-from .common import (
-    CustomerRecNameMixin, in_workflow, requires_state, to_the_minute, today,
-    workflow)
+from .clock import today
+from .common import CustomerRecNameMixin, to_the_minute
 from .exceptions import ReminderError
 from .visit import LEVELS
+from .workflow import (
+    GuardedButtonsMixin, guarded_transition, in_workflow, stamp, unstamp,
+    workflow)
 
 KINDS = [
     ('visit', "Visit Due"),
@@ -28,7 +30,9 @@ STATES = [
     ]
 
 
-class Reminder(CustomerRecNameMixin, Workflow, ModelSQL, ModelView):
+class Reminder(
+        CustomerRecNameMixin, GuardedButtonsMixin, Workflow, ModelSQL,
+        ModelView):
     "A reminder of something to do for a customer, created ahead of time"
     __name__ = 'crm.reminder'
     __string__ = "CRM Reminder"
@@ -90,16 +94,13 @@ class Reminder(CustomerRecNameMixin, Workflow, ModelSQL, ModelView):
             ('open', 'done'),
             ('done', 'open'),
             }
+        # A button is shown in the states of its transition (workflow.py).
         cls._buttons.update({
                 'done': {
-                    'invisible': Eval('state') != 'open',
                     'icon': 'tryton-ok',
-                    'depends': ['state'],
                     },
                 'reopen': {
-                    'invisible': Eval('state') != 'done',
                     'icon': 'tryton-undo',
-                    'depends': ['state'],
                     },
                 })
         cls.__rpc__.update({
@@ -150,20 +151,15 @@ class Reminder(CustomerRecNameMixin, Workflow, ModelSQL, ModelView):
 
     @classmethod
     @ModelView.button
-    @requires_state('open')
-    @Workflow.transition('done')
+    @guarded_transition('done')
     def done(cls, reminders):
-        cls.write(reminders, {
-                'done_by': Transaction().user,
-                'done_at': dt.datetime.now(),
-                })
+        cls.write(reminders, stamp('done'))
 
     @classmethod
     @ModelView.button
-    @requires_state('done')
-    @Workflow.transition('open')
+    @guarded_transition('open')
     def reopen(cls, reminders):
-        cls.write(reminders, {'done_by': None, 'done_at': None})
+        cls.write(reminders, unstamp('done'))
 
     @classmethod
     def generate(cls):

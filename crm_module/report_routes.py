@@ -2,9 +2,12 @@
 
 Authenticated with a ``res.user.application`` key of the ``crm_reports``
 application; the routes read in a read-only transaction with the access
-rights and record rules of the key's user. The figures come from class
-methods of the models, the very ones the screens use; a route only parses
-its parameters and turns errors into JSON answers (the contract:
+rights and record rules of the key's user. The figures come from the
+reporting files (evaluation_reporting.py, tier_reporting.py,
+complaint_reporting.py, visit_reporting.py) and from business_status.py,
+with the same definitions as the screens; a route only checks its
+parameters, every one of them (sync_api passes them on as they come), and
+turns errors into JSON answers (the contract:
 crm_module/doc/report_routes.md).
 """
 import calendar
@@ -21,6 +24,7 @@ from trytond.protocols.wrappers import (
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
+from . import evaluation_reporting, tier_reporting, visit_reporting
 from .exceptions import (
     ReportNoFiguresError, ReportNotFoundError, ReportPeriodError)
 from .routes import _company_context, _json
@@ -30,6 +34,8 @@ crm_reports = user_application('crm_reports')
 PREFIX = '/<database_name>/crm/reports'
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10000
+# the parameters of the paginated reports
+PAGE = ('offset', 'limit')
 GROUP_BY = ['category', 'severity', 'department', 'customer', 'month']
 
 # used with fullmatch; ASCII digits only
@@ -56,8 +62,9 @@ def invalid(field, message, **variables):
     return error
 
 
-def report_route(path, field=None):
-    """Register a GET report route under PREFIX.
+def report_route(path, parameters, field=None):
+    """Register a GET report route under PREFIX that takes the query
+    parameters named in parameters, each at most once.
 
     The decorated function receives the request and the pool and returns
     the report as a dict; field names the parameter that bad parameter
@@ -74,11 +81,24 @@ def report_route(path, field=None):
             context['_check_access'] = True
             with Transaction().set_context(context):
                 try:
+                    check_parameters(request, parameters)
                     return _json(func(request, pool, **kwargs))
                 except UserError as error:
                     return _error(error, field)
         return wrapper
     return decorator
+
+
+def check_parameters(request, parameters):
+    """Refuse a query parameter that the report does not take, or that is
+    given more than once"""
+    for name in request.args:
+        if name not in parameters:
+            raise invalid(name, 'crm_module.msg_report_parameter_unknown',
+                parameter=name, parameters=', '.join(parameters))
+        if len(request.args.getlist(name)) > 1:
+            raise invalid(name, 'crm_module.msg_report_parameter_repeated',
+                parameter=name)
 
 
 def _error(error, field):
@@ -172,31 +192,28 @@ def parse_period(request, name='period'):
     raise invalid(name, 'crm_module.msg_report_period', value=value)
 
 
-@report_route('/evaluations')
+@report_route('/evaluations', PAGE)
 def evaluations(request, pool):
     "The evaluations, newest period first"
-    Evaluation = pool.get('crm.evaluation')
     offset, limit = parse_page(request)
-    return Evaluation.report_list(offset, limit)
+    return evaluation_reporting.report_list(offset, limit)
 
 
-@report_route('/evaluations/<int(signed=True):evaluation_id>')
+@report_route('/evaluations/<int(signed=True):evaluation_id>', PAGE)
 def evaluation(request, pool, evaluation_id):
     "One evaluation with its lines in rank order"
-    Evaluation = pool.get('crm.evaluation')
     offset, limit = parse_page(request)
-    return Evaluation.report_lines(evaluation_id, offset, limit)
+    return evaluation_reporting.report_lines(evaluation_id, offset, limit)
 
 
-@report_route('/tiers')
+@report_route('/tiers', PAGE)
 def tiers(request, pool):
     "The customers with a tier and their tier history"
-    History = pool.get('crm.tier.history')
     offset, limit = parse_page(request)
-    return History.report_roster(offset, limit)
+    return tier_reporting.report_roster(offset, limit)
 
 
-@report_route('/business-status', field='month')
+@report_route('/business-status', ['month'], field='month')
 def business_status(request, pool):
     "The monthly business status of the strategic and key customers"
     month = parse_month(request)
@@ -204,7 +221,7 @@ def business_status(request, pool):
     return BusinessStatus.report_data(month)
 
 
-@report_route('/complaints')
+@report_route('/complaints', ['from', 'to', 'group_by'])
 def complaints(request, pool):
     "The complaint ledger figures of a date range by one grouping"
     Ledger = pool.get('crm.complaint.ledger')
@@ -216,14 +233,14 @@ def complaints(request, pool):
     group_by = request.args.get('group_by', 'category')
     if group_by not in GROUP_BY:
         raise invalid('group_by', 'crm_module.msg_report_group_by',
-            value=group_by, choices=', '.join(GROUP_BY))
+            parameter='group_by', value=group_by,
+            choices=', '.join(GROUP_BY))
     return Ledger.report_groups(from_date, to_date, group_by)
 
 
-@report_route('/visits')
+@report_route('/visits', ['period'])
 def visits(request, pool):
     "Visit compliance per account manager and per customer of a period"
-    Compliance = pool.get('crm.visit.compliance.manager')
     period, from_date, to_date = parse_period(request)
-    data = Compliance.report_data(from_date, to_date)
+    data = visit_reporting.report_compliance(from_date, to_date)
     return {'period': period, **data}

@@ -2,7 +2,7 @@ import datetime as dt
 from decimal import Decimal, InvalidOperation
 
 from sql import Null
-from sql.aggregate import Count
+from sql.aggregate import Count, Max, Sum
 
 from trytond import backend
 from trytond.i18n import gettext
@@ -13,7 +13,9 @@ from trytond.pyson import Eval
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
-from .common import CustomerRecNameMixin
+from .clock import sql_date
+from .common import CustomerRecNameMixin, month_end_rates
+from .numeric import exact_sum, from_exact_sum
 from .exceptions import SalesSummaryError
 
 AMOUNT_DIGITS = (16, 2)
@@ -82,7 +84,6 @@ class SalesSummary(CustomerRecNameMixin, ModelSQL, ModelView):
         cls._order = [('month', 'DESC'), ('id', 'DESC')]
         cls.__rpc__.update({
                 'upsert': RPC(readonly=False),
-                'parse_rows': RPC(),
                 })
 
     @classmethod
@@ -112,7 +113,7 @@ class SalesSummary(CustomerRecNameMixin, ModelSQL, ModelView):
             self.source, self.customer_ref, self.month.strftime('%Y-%m'))
 
     @classmethod
-    def parse_rows(cls, rows):
+    def _parse_rows(cls, rows):
         """Check rows sent for an upsert and convert their values.
 
         Return the parsed rows and a list of errors, each a dict with the
@@ -210,17 +211,21 @@ class SalesSummary(CustomerRecNameMixin, ModelSQL, ModelView):
         The same totals sent twice change nothing and a later total
         replaces the earlier one, so a sender may always resend.
         Return counts of inserted, updated and unchanged rows and the
-        customers that match no party yet.
+        customers of the rows that match no party yet, each with the count
+        of its summaries that wait for a party.
+        Raise one SalesSummaryError carrying every row error when a row is
+        wrong: then nothing is stored.
         """
         cls._check_upsert()
-        rows, errors = cls.parse_rows(rows)
+        rows, errors = cls._parse_rows(rows)
         if errors:
             raise SalesSummaryError(gettext(
                     'crm_module.msg_sales_rows_invalid',
                     count=len(errors),
                     errors='\n'.join(
                         '%s %s: %s' % (e['index'], e['field'], e['message'])
-                        for e in errors[:20])))
+                        for e in errors[:20])),
+                row_errors=errors)
         return cls._upsert_parsed(rows)
 
     @classmethod
@@ -239,15 +244,15 @@ class SalesSummary(CustomerRecNameMixin, ModelSQL, ModelView):
 
     @classmethod
     def _upsert_parsed(cls, rows):
-        """Upsert rows that parse_rows returned without errors; the
+        """Upsert rows that _parse_rows returned without errors; the
         access and company checks of upsert must have passed."""
         transaction = Transaction()
         cursor = transaction.connection.cursor()
         table = cls.__table__()
         company_id = transaction.context['company']
 
-        parties = cls.match_parties(
-            {(r['source'], r['customer']) for r in rows})
+        references = {(r['source'], r['customer']) for r in rows}
+        parties = cls.match_parties(references)
         existing = {}
         sources = sorted({r['source'] for r in rows})
         months = sorted({r['month'] for r in rows})
@@ -306,14 +311,12 @@ class SalesSummary(CustomerRecNameMixin, ModelSQL, ModelView):
             cursor.executemany(query, [
                     (party, *totals, user, now, id_)
                     for id_, party, totals in to_update])
-        unmatched = sorted({(r['source'], r['customer']) for r in rows
-                if not parties.get((r['source'], r['customer']))})
         return {
             'inserted': len(to_insert),
             'updated': len(to_update),
             'unchanged': unchanged,
-            'unmatched': [
-                {'source': s, 'customer': c} for s, c in unmatched],
+            'unmatched': cls.unmatched_customers(
+                references - parties.keys()),
             }
 
     @classmethod
@@ -374,18 +377,94 @@ class SalesSummary(CustomerRecNameMixin, ModelSQL, ModelView):
         return len(matched)
 
     @classmethod
-    def unmatched_customers(cls):
-        """Return the (source, customer reference, summary count) of the
-        context company that still wait for a party"""
+    def unmatched_customers(cls, references=None):
+        """Return the customer references of the context company whose
+        summaries still wait for a party: dicts of the source, the customer
+        and its count of summaries, sorted by source and customer; only
+        those of the (source, customer reference) pairs of references if
+        given"""
         cursor = Transaction().connection.cursor()
         table = cls.__table__()
         company_id = Transaction().context.get('company')
-        cursor.execute(*table.select(
-                table.source, table.customer_ref, Count(table.id),
-                where=(table.party == Null) & (table.company == company_id),
-                group_by=[table.source, table.customer_ref],
-                order_by=[table.source, table.customer_ref]))
-        return list(cursor)
+        where = (table.party == Null) & (table.company == company_id)
+
+        def select(where):
+            cursor.execute(*table.select(
+                    table.source, table.customer_ref, Count(table.id),
+                    where=where,
+                    group_by=[table.source, table.customer_ref],
+                    order_by=[table.source, table.customer_ref]))
+            return [{'source': source, 'customer': ref, 'summaries': count}
+                for source, ref, count in cursor]
+
+        if references is None:
+            return select(where)
+        references = set(references)
+        result = []
+        for refs in grouped_slice(
+                {ref for _, ref in references}, backend.MAX_QUERY_PARAMS):
+            result.extend(u for u in select(
+                    where & table.customer_ref.in_(list(refs)))
+                if (u['source'], u['customer']) in references)
+        return sorted(result, key=lambda u: (u['source'], u['customer']))
+
+    @classmethod
+    def company_totals(
+            cls, company, first_month, last_month, parties=None,
+            foreign_only=False):
+        """Return per (party, month) the revenue, cost, sales lines and last
+        sale date of the summaries from first_month to last_month in the
+        company currency, and the missing rates as "CODE date" texts (the
+        totals are empty while a rate is missing).
+
+        A total in another currency is converted per party, currency and
+        month at the rate of the month's last day and rounded to the cent
+        of the company currency: the one rule by which every figure of the
+        module converts sales. parties is a query of the party ids to keep;
+        foreign_only keeps the summaries in other currencies only. The party
+        of unmatched summaries is None.
+        """
+        summary = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        currency = company.currency
+        where = ((summary.company == company.id)
+            & (summary.month >= first_month)
+            & (summary.month <= last_month))
+        if foreign_only:
+            where &= summary.currency != currency.id
+        if parties is not None:
+            where &= summary.party.in_(parties)
+        cursor.execute(*summary.select(
+                summary.party, summary.currency, summary.month,
+                exact_sum(summary.revenue), exact_sum(summary.cost),
+                Sum(summary.line_count), Max(summary.last_sale_date),
+                where=where,
+                group_by=[summary.party, summary.currency, summary.month]))
+        rows = [(party, currency_id, sql_date(month), from_exact_sum(revenue),
+                from_exact_sum(cost), line_count or 0, sql_date(last_sale))
+            for party, currency_id, month, revenue, cost, line_count,
+            last_sale in cursor]
+        rates, missing = month_end_rates(currency, [
+                (currency_id, month) for _, currency_id, month, *_ in rows
+                if currency_id != currency.id])
+        totals = {}
+        if missing:
+            return totals, missing
+        for (party, currency_id, month, revenue, cost, line_count,
+                last_sale) in rows:
+            if currency_id != currency.id:
+                rate = rates[currency_id, month]
+                revenue = currency.round(revenue * rate)
+                cost = currency.round(cost * rate)
+            month_totals = totals.setdefault(
+                (party, month), [Decimal(0), Decimal(0), 0, None])
+            month_totals[0] += revenue
+            month_totals[1] += cost
+            month_totals[2] += line_count
+            if last_sale and (
+                    month_totals[3] is None or last_sale > month_totals[3]):
+                month_totals[3] = last_sale
+        return totals, missing
 
 
 def _parse_month(value):

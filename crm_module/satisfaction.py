@@ -4,8 +4,9 @@ from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
-from .common import CustomerRecNameMixin, in_workflow
+from .common import CustomerRecNameMixin
 from .exceptions import ComplaintSatisfactionError, WorkflowStateError
+from .workflow import in_workflow
 
 KINDS = [
     ('periodic', "Periodic Survey"),

@@ -11,9 +11,9 @@ from trytond.pyson import Eval
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
-from .common import (
-    CustomerRecNameMixin, achieved_percent, add_interval, report_date,
-    report_decimal, sql_date, today)
+from .clock import add_interval, sql_date, today
+from .common import CustomerRecNameMixin
+from .numeric import achieved_percent
 from .exceptions import VisitPolicyError, VisitValidationError
 
 LEVELS = [
@@ -27,7 +27,8 @@ INTERVAL_UNITS = [
     ('months', "Months"),
     ('days', "Days"),
     ]
-# The shipped visit policy (DOMAIN section 2): per tier code, the minimum
+# The shipped visit policy (doc/policy.md#account-plans-visits-and-care):
+# per tier code, the minimum
 # frequency of each level as (level, interval, unit); an interval of None
 # allows the level without requiring it. The strategic figures are the
 # rulebook's; key customers are visited half as often.
@@ -565,89 +566,3 @@ class ManagerCompliance(ModelSQL, ModelView):
             for name in names:
                 result[name][manager.id] = values[name]
         return result
-
-    @classmethod
-    def report_data(cls, from_date, to_date):
-        """Return the finance report of visit compliance in a period: the
-        figures of this screen per account manager and those of each
-        customer and required level, as the reports contract describes"""
-        pool = Pool()
-        ModelAccess = pool.get('ir.model.access')
-        Compliance = pool.get('crm.visit.compliance')
-        Party = pool.get('party.party')
-        Tier = pool.get('crm.tier')
-        Employee = pool.get('company.employee')
-        for Model in [Compliance, Party, Tier, Employee]:
-            ModelAccess.check(Model.__name__, 'read')
-        with Transaction().set_context(from_date=from_date, to_date=to_date):
-            managers = cls.search([])
-            figures = cls.get_compliance(managers, ['required', 'done', 'rate'])
-        names = {e.id: e.rec_name
-            for e in Employee.browse([m.employee.id for m in managers])}
-        manager_rows = sorted(({
-                    'employee': names[m.employee.id],
-                    'customers': m.customers,
-                    'required': figures['required'][m.id],
-                    'done': figures['done'][m.id],
-                    'rate': report_decimal(
-                        figures['rate'][m.id], cls.rate.digits[1]),
-                    } for m in managers),
-            key=lambda r: r['employee'])
-
-        query = Compliance.table_query()
-        party = Party.__table__()
-        tier = Tier.__table__()
-        employee = Employee.__table__()
-        manager = Party.__table__()
-        level_order = Case(*((query.level == level, i)
-                for i, (level, _) in enumerate(LEVELS)), else_=len(LEVELS))
-        cursor = Transaction().connection.cursor()
-        cursor.execute(*query
-            .join(party, condition=query.party == party.id)
-            .join(tier, condition=query.tier == tier.id)
-            .join(employee, 'LEFT',
-                condition=query.account_manager == employee.id)
-            .join(manager, 'LEFT', condition=employee.party == manager.id)
-            .select(
-                query.company, query.party, query.level, query.interval,
-                query.interval_unit, party.code, party.name, tier.code,
-                manager.name, query.last_visit, query.tier_since,
-                where=query.id.in_(Compliance.search([], query=True)),
-                order_by=[party.code, query.party, level_order]))
-        rows = list(cursor)
-        figures = Compliance.period_figures(
-            [r[:5] for r in rows], from_date, to_date)
-        date = today()
-        customers = []
-        for row, (required, done) in zip(rows, figures, strict=True):
-            (_, _, level, interval, unit, code, name, tier_code,
-                account_manager, last_visit, tier_since) = row
-            last_visit = sql_date(last_visit)
-            due, days, _ = Compliance.compute_due(
-                last_visit, sql_date(tier_since), interval, unit, date)
-            customers.append({
-                    'party_code': code,
-                    'party_name': name,
-                    'tier_code': tier_code,
-                    'level': level,
-                    'account_manager': account_manager,
-                    'last_visit': report_date(last_visit),
-                    'next_due': report_date(due),
-                    'overdue_days': days,
-                    'required': required,
-                    'done': done,
-                    })
-        required = sum(c['required'] for c in customers)
-        done = sum(c['done'] for c in customers)
-        return {
-            'from': from_date.isoformat(),
-            'to': to_date.isoformat(),
-            'managers': manager_rows,
-            'customers': customers,
-            'totals': {
-                'required': required,
-                'done': done,
-                'rate': report_decimal(
-                    achieved_percent(done, required), cls.rate.digits[1]),
-                },
-            }

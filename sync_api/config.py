@@ -1,4 +1,4 @@
-"""Settings of the API, read from the environment (DESIGN.md section 2).
+"""Settings of the API, read from the ``CRM_*`` environment variables.
 
 Every default works on one machine without any variable set; secrets such as
 the ERP key have no default worth keeping in the repository.

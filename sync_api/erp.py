@@ -1,15 +1,21 @@
 """The only module that talks to the ERP (Tryton with crm_module).
 
-One ``requests.Session`` per client, a timeout on every call, and every
-failure turned into :class:`ErpError`. The routes are crm_module's
-(crm_module/routes.py), authenticated with a ``res.user.application`` key
-of the ``crm_sync`` application.
+:class:`ErpTransport` is the one transport: a ``requests.Session`` per
+client, a timeout on every call, and every failure turned into
+:class:`ErpError` (or its :class:`ErpRefused`). :class:`ErpClient` calls the
+sales routes with a key of the ``crm_sync`` application
+(crm_module/routes.py), :class:`ErpReportsClient` the report routes with a
+key of the ``crm_reports`` application (crm_module/report_routes.py).
 """
 
+import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
+
+logger = logging.getLogger(__name__)
+Transport = TypeVar("Transport", bound="ErpTransport")
 
 
 class ErpError(Exception):
@@ -35,67 +41,8 @@ class ErpError(Exception):
         return self.status == 422
 
 
-@dataclass(frozen=True)
-class UpsertResult:
-    inserted: int
-    updated: int
-    unchanged: int
-    unmatched: list[tuple[str, str]]
-
-
-class ErpClient:
-    def __init__(self, url: str, database: str, key: str, timeout: float) -> None:
-        self.base = f"{url.rstrip('/')}/{database}/crm/sales"
-        self.timeout = timeout
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {key}"
-
-    def close(self) -> None:
-        self.session.close()
-
-    def upsert_summaries(self, rows: list[dict[str, Any]]) -> UpsertResult:
-        """Send absolute totals; the ERP stores all of them or none."""
-        data = self._call("POST", "/summaries", json={"rows": rows})
-        return UpsertResult(
-            inserted=data["inserted"],
-            updated=data["updated"],
-            unchanged=data["unchanged"],
-            unmatched=[(u["source"], u["customer"]) for u in data["unmatched"]],
-        )
-
-    def unmatched_customers(self) -> list[tuple[str, str, int]]:
-        """The (source, customer, summary count) that match no party."""
-        data = self._call("GET", "/unmatched")
-        return [(u["source"], u["customer"], u["summaries"]) for u in data["unmatched"]]
-
-    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            response = self.session.request(
-                method, self.base + path, timeout=self.timeout, **kwargs
-            )
-        except requests.RequestException as error:
-            raise ErpError(f"ERP unreachable: {error.__class__.__name__}") from error
-        if response.status_code == 422:
-            try:
-                errors = response.json().get("errors") or []
-            except ValueError:
-                errors = []
-            raise ErpError(
-                f"ERP refused {len(errors)} rows", status=422, row_errors=errors
-            )
-        if response.status_code != 200:
-            raise ErpError(
-                f"ERP answered HTTP {response.status_code}: {response.text[:200]}",
-                status=response.status_code,
-            )
-        try:
-            return response.json()
-        except ValueError as error:
-            raise ErpError("ERP answered with invalid JSON", status=200) from error
-
-
 class ErpRefused(ErpError):
-    """The ERP answered a report request with one of its own errors.
+    """The ERP answered with one of its own errors.
 
     ``code`` and ``field`` are the ERP's ``error`` and ``field`` members
     (crm_module/doc/report_routes.md): 400 a bad parameter, 403 the key's
@@ -113,11 +60,121 @@ class ErpRefused(ErpError):
 
 @dataclass(frozen=True)
 class ErpDocument:
-    """A report as the ERP sent it: its bytes (the API's JSON body, and what
-    its ETag is computed from) and their parsed form."""
+    """An answer of the ERP: its bytes (a report's JSON body, and what its
+    ETag is computed from) and their parsed form."""
 
     raw: bytes
     data: dict[str, Any]
+
+
+class ErpTransport:
+    """One group of crm_module's routes, ``/<database>/crm/<routes>``,
+    called with a bearer key of the group's ERP application."""
+
+    routes = ""
+
+    def __init__(self, url: str, database: str, key: str, timeout: float) -> None:
+        self.base = f"{url.rstrip('/')}/{database}/crm/{self.routes}"
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {key}"
+
+    def __enter__(self: Transport) -> Transport:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.session.close()
+
+    def call(self, method: str, path: str, **kwargs: Any) -> ErpDocument:
+        """The ERP's JSON object answering ``method path``; raise
+        :class:`ErpError` for anything else."""
+        try:
+            response = self.session.request(
+                method, self.base + path, timeout=self.timeout, **kwargs
+            )
+        except requests.Timeout as error:
+            raise ErpError(
+                f"ERP unreachable: no answer within {self.timeout:g} s"
+            ) from error
+        except requests.RequestException as error:
+            raise ErpError(f"ERP unreachable: {error.__class__.__name__}") from error
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if response.status_code == 200:
+            if not isinstance(data, dict):
+                raise ErpError("ERP answered with invalid JSON", status=200)
+            return ErpDocument(raw=response.content, data=data)
+        raise _refusal(response, data)
+
+
+def _refusal(response: requests.Response, data: Any) -> ErpError:
+    """The error of an ERP answer other than 200, parsed as ``data``."""
+    status = response.status_code
+    if isinstance(data, dict):
+        # The sales route answers 422 {"errors": [{"index", "field",
+        # "message"}]} when it refuses rows.
+        if status == 422 and isinstance(data.get("errors"), list):
+            errors = data["errors"]
+            return ErpError(
+                f"ERP refused {len(errors)} rows", status=422, row_errors=errors
+            )
+        # The report routes answer {"error", "message", "field"}.
+        if "message" in data:
+            return ErpRefused(
+                str(data["message"]),
+                status=status,
+                code=data.get("error"),
+                field=data.get("field"),
+            )
+    # trytond's own error pages (an unknown key, an error the route did not
+    # turn into JSON) are HTML: only the log gets their text.
+    logger.warning(
+        "ERP answered HTTP %s to %s: %s", status, response.url, response.text[:200]
+    )
+    return ErpError(f"ERP answered HTTP {status}", status=status)
+
+
+@dataclass(frozen=True)
+class UnmatchedCustomer:
+    """A customer reference whose totals wait in the ERP for a party."""
+
+    source: str
+    customer: str
+    summaries: int
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    inserted: int
+    updated: int
+    unchanged: int
+    # The customers of the batch that match no party yet.
+    unmatched: list[UnmatchedCustomer]
+
+
+class ErpClient(ErpTransport):
+    """The sales routes of crm_module, with a key of the ``crm_sync``
+    application."""
+
+    routes = "sales"
+
+    def upsert_summaries(self, rows: list[dict[str, Any]]) -> UpsertResult:
+        """Send absolute totals; the ERP stores all of them or none."""
+        data = self.call("POST", "/summaries", json={"rows": rows}).data
+        return UpsertResult(
+            inserted=data["inserted"],
+            updated=data["updated"],
+            unchanged=data["unchanged"],
+            unmatched=[
+                UnmatchedCustomer(u["source"], u["customer"], u["summaries"])
+                for u in data["unmatched"]
+            ],
+        )
 
 
 class ReportsNotConfigured(Exception):
@@ -139,53 +196,11 @@ def reports_client(config: Any) -> "ErpReportsClient":
     )
 
 
-class ErpReportsClient:
+class ErpReportsClient(ErpTransport):
     """The report routes of crm_module, with a key of the ``crm_reports``
     application: the ERP applies that key's user's access rights."""
 
-    def __init__(self, url: str, database: str, key: str, timeout: float) -> None:
-        self.base = f"{url.rstrip('/')}/{database}/crm/reports"
-        self.timeout = timeout
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {key}"
+    routes = "reports"
 
-    def __enter__(self) -> "ErpReportsClient":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.session.close()
-
-    def get(self, path: str, params: dict[str, str] | None = None) -> ErpDocument:
-        try:
-            response = self.session.get(
-                self.base + path, params=params, timeout=self.timeout
-            )
-        except requests.Timeout as error:
-            raise ErpError(
-                f"ERP unreachable: no answer within {self.timeout:g} s"
-            ) from error
-        except requests.RequestException as error:
-            raise ErpError(f"ERP unreachable: {error.__class__.__name__}") from error
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if response.status_code == 200:
-            if not isinstance(data, dict):
-                raise ErpError("ERP answered with invalid JSON", status=200)
-            return ErpDocument(raw=response.content, data=data)
-        # The report routes answer {"error", "message", "field"}; a UserError
-        # that reaches trytond's own handler gives {"status", "message", ...}.
-        if isinstance(data, dict) and "message" in data:
-            raise ErpRefused(
-                str(data["message"]),
-                status=response.status_code,
-                code=data.get("error"),
-                field=data.get("field"),
-            )
-        raise ErpError(
-            f"ERP answered HTTP {response.status_code}", status=response.status_code
-        )
+    def get(self, path: str, params: dict[str, Any] | None = None) -> ErpDocument:
+        return self.call("GET", path, params=params)

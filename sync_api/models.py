@@ -7,8 +7,9 @@ before Flask-Migrate compares it with the database; after a change, run
 ``migrations/versions/``.
 
 Money and quantities are stored as integers of hundredths (amounts) and
-ten-thousandths (quantities), the precision the ERP keeps: sums are then
-exact on every backend, SQLite included, which has no decimal type.
+ten-thousandths (quantities), the precision the ERP keeps
+(``sync_api.line_spec``): sums are then exact on every backend, SQLite
+included, which has no decimal type.
 """
 
 from datetime import date, datetime
@@ -17,14 +18,14 @@ from sqlalchemy import BigInteger, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sync_api.extensions import db
-
-# The scale of the integer columns: 1 stored unit = 10 ** -DIGITS.
-AMOUNT_DIGITS = 2
-QUANTITY_DIGITS = 4
-
-SOURCE_LENGTH = 64
-EXTERNAL_ID_LENGTH = 128
-CUSTOMER_LENGTH = 64
+from sync_api.line_spec import (
+    CURRENCY_LENGTH,
+    CUSTOMER_LENGTH,
+    EXTERNAL_ID_LENGTH,
+    LABEL_LENGTH,
+    SOURCE_LENGTH,
+    STATUS_LENGTH,
+)
 
 
 class ApiKey(db.Model):
@@ -80,11 +81,11 @@ class SalesLineColumns:
     quantity: Mapped[int] = mapped_column(BigInteger)
     amount: Mapped[int] = mapped_column(BigInteger)
     cost: Mapped[int] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3))
-    product: Mapped[str | None] = mapped_column(String(128))
-    category: Mapped[str | None] = mapped_column(String(128))
+    currency: Mapped[str] = mapped_column(String(CURRENCY_LENGTH))
+    product: Mapped[str | None] = mapped_column(String(LABEL_LENGTH))
+    category: Mapped[str | None] = mapped_column(String(LABEL_LENGTH))
     # "confirmed" or "cancelled"; a cancelled line stops counting.
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(STATUS_LENGTH))
     received_at: Mapped[datetime]
 
 
@@ -135,7 +136,7 @@ class SyncPending(db.Model):
     source: Mapped[str] = mapped_column(String(SOURCE_LENGTH))
     customer: Mapped[str] = mapped_column(String(CUSTOMER_LENGTH))
     month: Mapped[str] = mapped_column(String(7))
-    currency: Mapped[str] = mapped_column(String(3))
+    currency: Mapped[str] = mapped_column(String(CURRENCY_LENGTH))
     version: Mapped[int]
     # The oldest change the ERP has not seen yet: the sync lag starts here.
     first_marked_at: Mapped[datetime] = mapped_column(index=True)

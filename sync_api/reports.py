@@ -1,11 +1,15 @@
 """``/api/v1/reports``: finance reads the ERP's figures as JSON, CSV or XLSX.
 
-The ERP computes the figures (crm_module/doc/report_routes.md); a view
-checks the query, fetches the report with ``services/reports.py`` and
-answers it in the format asked for, with an ETag. The ERP's refusals keep
-their status and message as problem+json.
+The ERP computes the figures and checks the report parameters
+(crm_module/doc/report_routes.md). One view per report of the catalog
+(``REPORTS`` in ``services/reports.py``): it takes out the API's own
+parameters (the format, asked by ``?format=`` or the Accept header, and a
+CSV's table), fetches the report with the others as they came and answers
+it in the format asked for, with an ETag. The ERP's refusals keep their
+status, message and parameter as problem+json.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -23,6 +27,7 @@ from sync_api.services.reports import (
     FORMATS,
     MIMETYPES,
     REPORTS,
+    Report,
     ReportQueryError,
     etag,
     fetch_report,
@@ -42,47 +47,30 @@ ERP_STATUSES = {
 }
 
 
-@blueprint.get("/evaluations")
-@require_scope("reports:read")
-def evaluations() -> Response:
-    return serve("evaluations")
+def report_view(report: Report) -> Callable[..., Response]:
+    "The view of a report's route, for keys of the scope reports:read"
+
+    @require_scope("reports:read")
+    def view(**path_args: Any) -> Response:
+        return serve(report, path_args)
+
+    return view
 
 
-@blueprint.get("/evaluations/<int:evaluation_id>")
-@require_scope("reports:read")
-def evaluation(evaluation_id: int) -> Response:
-    return serve("evaluation", id=evaluation_id)
+for _report in REPORTS.values():
+    blueprint.add_url_rule(
+        _report.path,
+        endpoint=_report.name.replace("-", "_"),
+        view_func=report_view(_report),
+        methods=["GET"],
+    )
 
 
-@blueprint.get("/tiers")
-@require_scope("reports:read")
-def tiers() -> Response:
-    return serve("tiers")
-
-
-@blueprint.get("/business-status")
-@require_scope("reports:read")
-def business_status() -> Response:
-    return serve("business-status")
-
-
-@blueprint.get("/complaints")
-@require_scope("reports:read")
-def complaints() -> Response:
-    return serve("complaints")
-
-
-@blueprint.get("/visits")
-@require_scope("reports:read")
-def visits() -> Response:
-    return serve("visits")
-
-
-def serve(name: str, **path_args: Any) -> Response:
+def serve(report: Report, path_args: dict[str, Any]) -> Response:
     fmt = requested_format()
     args = {key: request.args.getlist(key) for key in request.args if key != "format"}
     try:
-        query = parse_query(REPORTS[name], args, path_args)
+        query = parse_query(report, args, path_args)
     except ReportQueryError as error:
         raise ApiError(
             400,

@@ -15,6 +15,7 @@ from marshmallow import Schema, ValidationError
 from sync_api.auth import bound_source, check_source, require_scope
 from sync_api.errors import ApiError
 from sync_api.extensions import db
+from sync_api.line_spec import LINE_FIELDS
 from sync_api.schemas import (
     FastLineLoader,
     PushResultSchema,
@@ -36,6 +37,7 @@ blueprint = Blueprint("sales", __name__, url_prefix="/api/v1/sales")
 
 JSON_TYPES = {"application/json"}
 CSV_TYPES = {"text/csv"}
+INTEGER_FIELDS = [spec.name for spec in LINE_FIELDS if spec.kind == "integer"]
 
 
 @blueprint.post("")
@@ -147,7 +149,8 @@ def read_batch() -> tuple[str, list[Any]]:
 
 def read_csv() -> list[dict[str, Any]]:
     """CSV rows with the JSON fields as columns; empty optional cells are
-    left out, and the revision, a number in JSON, is read as one."""
+    left out, and the integer fields (the revision), numbers in JSON, are
+    read as numbers."""
     try:
         text = request.get_data().decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -160,9 +163,11 @@ def read_csv() -> list[dict[str, Any]]:
             line: dict[str, Any] = {
                 name: value for name, value in row.items() if name and value != ""
             }
-            revision = line.get("revision")
-            if isinstance(revision, str) and revision.isdigit():
-                line["revision"] = int(revision)
+            for name in INTEGER_FIELDS:
+                value = line.get(name)
+                # isascii: int() refuses some of the digits isdigit() knows.
+                if isinstance(value, str) and value.isascii() and value.isdigit():
+                    line[name] = int(value)
             rows.append(line)
     except csv.Error as error:
         raise ApiError(

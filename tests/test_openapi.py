@@ -4,6 +4,7 @@ serves it."""
 import re
 
 from sync_api.docs import openapi_document
+from sync_api.services.reports import REPORTS
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 
@@ -33,3 +34,40 @@ def test_every_reference_resolves():
     text = str(document)
     for name in re.findall(r"#/components/schemas/(\w+)", text):
         assert name in document["components"]["schemas"]
+
+
+def query_parameters(document, operation):
+    "The names and the documented schemas of an operation's query parameters"
+    parameters = {}
+    for parameter in operation["parameters"]:
+        if "$ref" in parameter:
+            parameter = document["components"]["parameters"][
+                parameter["$ref"].rsplit("/", 1)[-1]
+            ]
+        if parameter["in"] == "query":
+            parameters[parameter["name"]] = parameter["schema"]
+    return parameters
+
+
+def test_every_report_of_the_catalog_is_documented_with_its_parameters():
+    document = openapi_document()
+    reports = {
+        path: item
+        for path, item in document["paths"].items()
+        if path.startswith("/api/v1/reports/")
+    }
+    documented = set()
+    for report in REPORTS.values():
+        path = "/api/v1/reports" + re.sub(
+            r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", report.path
+        )
+        documented.add(path)
+        parameters = query_parameters(document, reports[path]["get"])
+        expected = {"format", *(p.name for p in report.parameters)}
+        if report.paginated:
+            expected |= {"offset", "limit"}
+        if len(report.tables) > 1:
+            expected.add("table")
+            assert parameters["table"]["enum"] == [t.name for t in report.tables]
+        assert set(parameters) == expected, path
+    assert set(reports) == documented

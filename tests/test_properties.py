@@ -189,15 +189,10 @@ class RecordingErp:
             }
         return UpsertResult(len(rows), 0, 0, [])
 
-    def unmatched_customers(self) -> list[tuple[str, str, int]]:
-        return []
-
 
 def sync_totals(app, erp: RecordingErp) -> None:
     with app.app_context():
-        SyncWorker(db.engine, erp, SyncSettings(batch_size=50)).run_once(
-            refresh_unmatched=False
-        )
+        SyncWorker(db.engine, erp, SyncSettings(batch_size=50)).run_once()
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""The report service without an ERP: query checks, CSV and XLSX layout,
-and the API's answers when the ERP cannot be asked.
+"""The report service without an ERP: the API's own parameters, CSV and
+XLSX layout, and the API's answers when the ERP cannot be asked.
 
 The figures of the ERP are tested end to end in tests/test_reports.py; here
 the documents are written by hand in the shape of
@@ -137,21 +137,31 @@ def test_same_figures_same_bytes_and_etag():
     )
 
 
+def test_the_report_parameters_go_to_the_erp_as_they_came():
+    # The ERP checks them (tests/test_reports.py: every malformed one is
+    # named); the API only takes out the table of a CSV.
+    args = {"period": ["2025-H1", "2025-H2"], "table": ["managers"], "x": ["1"]}
+    query = parse_query(REPORTS["visits"], args)
+    assert query.params == {"period": ["2025-H1", "2025-H2"], "x": ["1"]}
+    assert query.table == "managers"
+    assert query.path == "/visits"
+    # A report of one table has no table parameter of the API's.
+    query = parse_query(
+        REPORTS["evaluation"], {"table": ["lines"]}, {"evaluation_id": 7}
+    )
+    assert query.params == {"table": ["lines"]}
+    assert query.path == "/evaluations/7"
+    assert not query.page
+    assert parse_query(REPORTS["evaluations"], {"offset": ["1e3"]}).page
+
+
 @pytest.mark.parametrize(
-    ("report", "args", "parameter"),
-    [
-        ("visits", {"period": ["2025-H1", "2025-H2"]}, "period"),
-        ("visits", {"period": ["2025-00"]}, "period"),
-        ("business-status", {"month": ["2025-6"]}, "month"),
-        ("complaints", {"from": ["2025-01-01"], "to": ["2025/02/01"]}, "to"),
-        ("evaluation", {"table": ["lines"]}, "table"),
-        ("evaluations", {"offset": ["1e3"]}, "offset"),
-    ],
+    "table", [["secrets"], ["customers", "history"], ["Customers"]]
 )
-def test_query_checks_name_the_parameter(report, args, parameter):
+def test_the_table_of_a_csv_is_checked_by_the_api(table):
     with pytest.raises(ReportQueryError) as raised:
-        parse_query(REPORTS[report], args, {"id": 1})
-    assert raised.value.parameter == parameter
+        parse_query(REPORTS["tiers"], {"table": table})
+    assert raised.value.parameter == "table"
 
 
 def test_without_an_erp_reports_key_reports_are_unavailable(app, client, make_key):
@@ -163,7 +173,9 @@ def test_without_an_erp_reports_key_reports_are_unavailable(app, client, make_ke
     assert "CRM_ERP_REPORTS_KEY" in response.get_json()["detail"]
 
 
-def test_an_unreachable_erp_is_503_and_bad_input_is_400_before_it(client, make_key):
+def test_an_unreachable_erp_is_503_and_only_the_apis_own_parameters_are_400_before_it(
+    client, make_key
+):
     # TestConfig's ERP is http://erp.invalid, which never resolves.
     reader = make_key("reports:read")
     response = client.get("/api/v1/reports/visits?period=2025-H1", headers=reader)
@@ -173,6 +185,14 @@ def test_an_unreachable_erp_is_503_and_bad_input_is_400_before_it(client, make_k
 
     response = client.get("/api/v1/reports/visits?period=2025", headers=reader)
     assert response.status_code == 503
+    # The period is the ERP's to check: without the ERP, no answer on it.
     response = client.get("/api/v1/reports/visits?period=25", headers=reader)
+    assert response.status_code == 503
+    response = client.get(
+        "/api/v1/reports/visits?period=2025&table=secrets", headers=reader
+    )
     assert response.status_code == 400
-    assert response.get_json()["parameter"] == "period"
+    assert response.get_json()["parameter"] == "table"
+    response = client.get("/api/v1/reports/visits?format=pdf", headers=reader)
+    assert response.status_code == 400
+    assert response.get_json()["parameter"] == "format"

@@ -579,6 +579,13 @@ def problem_of(response, status):
         ("/tiers", {"table": "secrets"}, "table"),
         ("/tiers", {"month": "2025-06"}, "month"),
         ("/tiers", {"format": "pdf"}, "format"),
+        # The ERP checks these (the API passes them on as they came).
+        ("/visits", {"period": ["2025-H1", "2025-H2"]}, "period"),
+        ("/visits", {"period": "2025-00"}, "period"),
+        ("/business-status", {"month": "2025-6"}, "month"),
+        ("/complaints", {"from": "2025-01-01", "to": "2025/02/01"}, "to"),
+        ("/evaluations/1", {"table": "lines"}, "table"),
+        ("/evaluations", {"offset": "1e3"}, "offset"),
     ],
 )
 def test_a_malformed_parameter_is_named(api, reader, path, params, parameter):
@@ -722,3 +729,32 @@ def test_cli_writes_the_same_files(api, reader, golden, tmp_path):
     )
     assert result.exit_code != 0
     assert "409" in result.output
+
+
+def test_cli_passes_the_options_on_and_names_the_one_the_erp_refuses(api):
+    runner = api.app.test_cli_runner()
+    result = runner.invoke(
+        args=["reports", "visits", "--period", "2025-H3", "--output", "-"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--period'" in result.output
+    assert "2025-H3" in result.output
+    result = runner.invoke(
+        args=[
+            "reports",
+            "complaints",
+            "--from",
+            "2025-01-01",
+            "--to",
+            "2025-06-30",
+            "--group-by",
+            "colour",
+            "--output",
+            "-",
+        ]
+    )
+    assert result.exit_code == 2, result.output
+    assert "'--group-by'" in result.output
+    result = runner.invoke(args=["reports", "business-status", "--output", "-"])
+    assert result.exit_code == 2, result.output
+    assert "'--month'" in result.output

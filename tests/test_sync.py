@@ -16,11 +16,12 @@ from sqlalchemy import func, select
 
 from fixtures.demo_data import customers
 from sync_api.commands.sync import make_worker
-from sync_api.erp import ErpError
+from sync_api.erp import ErpClient, ErpError
 from sync_api.extensions import db
 from sync_api.models import SyncPending
 from tests.erp_server import BIN, REPOSITORY_ROOT
 from tests.lines import batch, erp_view, expected_totals, line
+from tests.rpc import Rpc
 
 
 @pytest.fixture
@@ -124,6 +125,97 @@ def test_unknown_customer_is_kept_and_listed(erp_app, client, writer, erp):
         for u in status["unmatched_customers"]
     ]
     assert status["pending_keys"] == 0
+
+
+def unmatched_of(client, headers, source):
+    status = client.get("/api/v1/sync/status", headers=headers).get_json()
+    return [
+        (u["customer"], u["summaries"])
+        for u in status["unmatched_customers"]
+        if u["source"] == source
+    ]
+
+
+def test_unmatched_customers_come_from_the_erps_answers(
+    erp_app, client, writer, erp, monkeypatch
+):
+    push(
+        client,
+        writer,
+        "answers",
+        [
+            line("A-1", customer="NEW-77"),
+            line("A-2", customer="NEW-77", date="2025-04-02"),
+            line("A-3"),
+        ],
+    )
+    with erp_app.app_context():
+        worker = make_worker()
+    calls = []
+    request = worker.erp.session.request
+
+    def record(method, url, **kwargs):
+        calls.append((method, url.split("/crm/")[1]))
+        return request(method, url, **kwargs)
+
+    monkeypatch.setattr(worker.erp.session, "request", record)
+
+    with erp_app.app_context():
+        worker.run_once()
+
+    assert calls == [("POST", "sales/summaries")]
+    assert unmatched_of(client, writer, "answers") == [("NEW-77", 2)]
+
+    # The party appears in the ERP; the answer to the customer's next total
+    # no longer names it.
+    admin = Rpc(erp, "admin", erp.password)
+    admin.model("party.party", "create", [{"name": "New 77", "code": "NEW-77"}])
+    push(client, writer, "answers", [line("A-4", customer="NEW-77")])
+    with erp_app.app_context():
+        worker.run_once()
+
+    assert calls == [("POST", "sales/summaries")] * 2
+    assert unmatched_of(client, writer, "answers") == []
+    assert erp.summaries("answers")[("NEW-77", "2025-04", "CNY")]["matched"] is True
+
+
+def test_the_erp_refuses_a_batch_with_bad_rows_naming_each(erp):
+    def row(customer, **values):
+        return {
+            "source": "bad-rows",
+            "customer": customer,
+            "month": "2025-03",
+            "currency": "CNY",
+            "revenue": "10.00",
+            "cost": "5.00",
+            "quantity": "1",
+            "line_count": 1,
+            "last_sale_date": "2025-03-14",
+            **values,
+        }
+
+    rows = [
+        row("C0001"),
+        row("C0002", currency="XYZ"),
+        row("C0003"),
+        row("C0004", revenue=10.5, line_count=-1),
+    ]
+    with ErpClient(erp.url, erp.database, erp.key, 10) as erp_client:
+        with pytest.raises(ErpError) as refused:
+            erp_client.upsert_summaries(rows)
+        assert refused.value.status == 422
+        assert sorted(
+            (error["index"], error["field"]) for error in refused.value.row_errors
+        ) == [(1, "currency"), (3, "line_count"), (3, "revenue")]
+        assert erp.summaries("bad-rows") == {}
+
+        # Not even an object with rows: the same answer, about the rows.
+        with pytest.raises(ErpError) as refused:
+            erp_client.call("POST", "/summaries", json=rows)
+        assert refused.value.status == 422
+        assert [error["field"] for error in refused.value.row_errors] == ["rows"]
+
+        assert erp_client.upsert_summaries(rows[:1]).inserted == 1
 
 
 def test_rows_the_erp_refuses_wait_while_the_others_go_through(

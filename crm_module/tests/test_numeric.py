@@ -6,19 +6,17 @@ formats them (sqlite_amount, sqlite_percent) must give byte for byte what
 Python's decimals give (the CRM_PERCENT function and str(Decimal)), or the
 figures would differ by backend.
 """
-import datetime as dt
 import sqlite3
 import unittest
 from decimal import Decimal
-from types import SimpleNamespace
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sql import Flavor, Literal, Select
 
-from ..common import (
+from ..numeric import (
     _PERCENT_DENOMINATOR_LIMIT, _PERCENT_NUMERATOR_LIMIT, _sqlite_percent,
-    company_time, percent, sqlite_amount, sqlite_percent)
+    percent, sqlite_amount, sqlite_percent)
 
 INT64 = st.integers(min_value=-2 ** 62, max_value=2 ** 62)
 # Around the limits where the SQL hands over to Python, and small values
@@ -89,19 +87,3 @@ class SQLiteFormatTestCase(unittest.TestCase):
             sqlite_percent(Literal(numerator), Literal(denominator)))
         assert value == expected, (numerator, denominator, value, expected)
 
-
-class CompanyTimeTestCase(unittest.TestCase):
-    "Stored UTC date-times written as the company's wall-clock time"
-
-    def test_beijing(self):
-        beijing = SimpleNamespace(timezone='Asia/Shanghai')
-        assert company_time(beijing, dt.datetime(2026, 12, 1, 9, 0)) == (
-            dt.datetime(2026, 12, 1, 17, 0))
-        # across midnight: the next day in Beijing
-        assert company_time(beijing, dt.datetime(2026, 12, 31, 20, 30)) == (
-            dt.datetime(2027, 1, 1, 4, 30))
-
-    def test_without_time_zone(self):
-        for company in [None, SimpleNamespace(timezone=None)]:
-            assert company_time(company, dt.datetime(2026, 6, 1, 9, 0)) == (
-                dt.datetime(2026, 6, 1, 9, 0))

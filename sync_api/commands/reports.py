@@ -4,8 +4,11 @@ as files, the same bytes the API serves.
     flask --app sync_api reports evaluation 12 --format xlsx
     flask --app sync_api reports business-status --month 2025-06 -o june.xlsx
 
-The ERP key is CRM_ERP_REPORTS_KEY, as for the API; a progress bar follows
-the pages of long lists.
+One command per report of the catalog (``REPORTS`` in
+``services/reports.py``), its options the parameters of the report's ERP
+route, passed on as given: the ERP checks them. The ERP key is
+CRM_ERP_REPORTS_KEY, as for the API; a progress bar follows the pages of
+long lists.
 """
 
 import sys
@@ -20,8 +23,8 @@ from flask.cli import AppGroup
 from sync_api.erp import ErpError, ErpRefused, ReportsNotConfigured, reports_client
 from sync_api.services.reports import (
     FORMATS,
-    GROUP_BY,
     REPORTS,
+    Report,
     ReportQueryError,
     fetch_report,
     filename,
@@ -79,16 +82,16 @@ def file_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def write_report(
-    name: str,
+    report: Report,
     fmt: str,
     output: str | None,
     page_size: int | None,
-    path_args: dict[str, Any] | None = None,
-    **options: str | None,
+    path_args: dict[str, Any],
+    options: dict[str, str | None],
 ) -> None:
     args = {key: [value] for key, value in options.items() if value is not None}
     try:
-        query = parse_query(REPORTS[name], args, path_args)
+        query = parse_query(report, args, path_args)
     except ReportQueryError as error:
         raise click.UsageError(error.message) from error
     config = current_app.config
@@ -107,6 +110,14 @@ def write_report(
                 progress=progress,
             )
     except ErpRefused as error:
+        if error.status == 400:
+            # The ERP names the parameter, which is an option here.
+            raise click.BadParameter(
+                str(error),
+                param_hint=f"'--{error.field.replace('_', '-')}'"
+                if error.field
+                else None,
+            ) from error
         raise click.ClickException(
             f"The ERP refused the report (HTTP {error.status}): {error}"
         ) from error
@@ -124,76 +135,35 @@ def write_report(
     click.echo(f"Wrote {target} ({len(body):,} bytes).", err=True)
 
 
-@reports.command("evaluations")
-@file_options
-def evaluations(fmt: str, output: str | None, page_size: int | None) -> None:
-    """The customer evaluations, newest first."""
-    write_report("evaluations", fmt, output, page_size)
+def report_command(report: Report) -> click.Command:
+    """The command of a report: its path arguments, an option per parameter
+    of its ERP route, --table for a report of several tables, and the file
+    options."""
+
+    def command(
+        fmt: str, output: str | None, page_size: int | None, **values: Any
+    ) -> None:
+        path_args = {name: values.pop(name) for name in report.path_arguments}
+        write_report(report, fmt, output, page_size, path_args, values)
+
+    # Applied innermost first: the help lists them in the reverse order.
+    command = file_options(command)
+    if len(report.tables) > 1:
+        command = click.option(
+            "--table",
+            type=click.Choice([table.name for table in report.tables]),
+            help="The table of a CSV file (an XLSX file holds them all).",
+        )(command)
+    for parameter in reversed(report.parameters):
+        command = click.option(
+            "--" + parameter.name.replace("_", "-"),
+            parameter.name,
+            help=parameter.help,
+        )(command)
+    for name, kind in reversed(report.path_arguments.items()):
+        command = click.argument(name, type=kind)(command)
+    return reports.command(report.name, help=report.summary)(command)
 
 
-@reports.command("evaluation")
-@click.argument("evaluation_id", type=int)
-@file_options
-def evaluation(
-    evaluation_id: int, fmt: str, output: str | None, page_size: int | None
-) -> None:
-    """The lines of one evaluation, by rank, with totals."""
-    write_report("evaluation", fmt, output, page_size, {"id": evaluation_id})
-
-
-@reports.command("tiers")
-@click.option("--table", type=click.Choice(["customers", "history"]))
-@file_options
-def tiers(
-    table: str | None, fmt: str, output: str | None, page_size: int | None
-) -> None:
-    """The current tier of every customer and its history."""
-    write_report("tiers", fmt, output, page_size, table=table)
-
-
-@reports.command("business-status")
-@click.option("--month", required=True, help="YYYY-MM")
-@file_options
-def business_status(
-    month: str, fmt: str, output: str | None, page_size: int | None
-) -> None:
-    """The monthly business status of strategic and key customers."""
-    write_report("business-status", fmt, output, page_size, month=month)
-
-
-@reports.command("complaints")
-@click.option("--from", "from_", help="YYYY-MM-DD")
-@click.option("--to", help="YYYY-MM-DD")
-@click.option("--group-by", type=click.Choice(GROUP_BY))
-@file_options
-def complaints(
-    from_: str | None,
-    to: str | None,
-    group_by: str | None,
-    fmt: str,
-    output: str | None,
-    page_size: int | None,
-) -> None:
-    """The complaint ledger's analysis over a date range."""
-    write_report(
-        "complaints",
-        fmt,
-        output,
-        page_size,
-        **{"from": from_, "to": to, "group_by": group_by},
-    )
-
-
-@reports.command("visits")
-@click.option("--period", required=True, help="YYYY, YYYY-H1, YYYY-Q2 or YYYY-MM")
-@click.option("--table", type=click.Choice(["customers", "managers"]))
-@file_options
-def visits(
-    period: str,
-    table: str | None,
-    fmt: str,
-    output: str | None,
-    page_size: int | None,
-) -> None:
-    """Visit compliance by account manager and customer."""
-    write_report("visits", fmt, output, page_size, period=period, table=table)
+for _report in REPORTS.values():
+    report_command(_report)

@@ -1,12 +1,14 @@
-"""Finance reports: which ERP route serves each one, the query it takes, and
-its rendering as CSV or XLSX.
+"""Finance reports: the catalog of the reports (which ERP route serves each
+one, the parameters it takes, its tables and columns, its file name) and
+their rendering as CSV or XLSX.
 
-The ERP computes every figure (DESIGN.md section 1; the contract:
-crm_module/doc/report_routes.md);
-this module only checks the query's syntax, fetches the ERP's JSON (every
-page of it for a file) and lays the figures out. JSON is the ERP's document
-as it came. No Flask here: the views and ``flask reports`` call the same
-functions.
+The ERP computes every figure and checks every report parameter (the API
+computes none; the contract: crm_module/doc/report_routes.md): this module
+passes the parameters on as they came, fetches the ERP's JSON (every page of
+it for a file) and lays the figures out. JSON is the ERP's document as it
+came. The API's routes (sync_api/reports.py) and the ``flask reports``
+commands (sync_api/commands/reports.py) are both made from ``REPORTS``. No
+Flask here: the views and the commands call the same functions.
 """
 
 import csv
@@ -40,7 +42,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class ReportQueryError(ValueError):
-    """A query parameter is missing, unknown or malformed."""
+    """A parameter of the API's own (the CSV's table) is malformed."""
 
     def __init__(self, parameter: str, message: str) -> None:
         super().__init__(message)
@@ -84,13 +86,33 @@ class Table:
 
 
 @dataclass(frozen=True)
-class Report:
+class Parameter:
+    """A query parameter of a report's ERP route, offered by ``flask
+    reports`` as an option. The API and the command pass it on as given:
+    the ERP checks it and names it when it refuses it (400)."""
+
     name: str
-    # The ERP route below /<database>/crm/reports, from the path arguments.
-    path: Callable[[dict[str, Any]], str]
-    # Query parameters passed to the ERP, each with its checker.
-    parameters: dict[str, Callable[[str], str]]
-    required: tuple[str, ...]
+    help: str
+
+
+# A path argument of a route in Werkzeug's syntax: <int:evaluation_id>
+PATH_ARGUMENT = re.compile(r"<(?:(\w+):)?(\w+)>")
+
+
+@dataclass(frozen=True)
+class Report:
+    """A row of the catalog: the API's route GET /api/v1/reports<path> and
+    the command ``flask reports <name>`` are made from it."""
+
+    # The command's name; with "_" for "-", the view's endpoint.
+    name: str
+    # The route below /api/v1/reports, which is the ERP's route below
+    # /<database>/crm/reports too, in Werkzeug's syntax.
+    path: str
+    # The command's help.
+    summary: str
+    # The query parameters of the ERP's route besides offset and limit.
+    parameters: tuple[Parameter, ...]
     tables: tuple[Table, ...]
     filename: Callable[[dict[str, Any], dict[str, Any]], str]
     # The document's member that the ERP pages (offset/limit), if any.
@@ -99,6 +121,21 @@ class Report:
     # document's member info_member (the document itself when None).
     info: tuple[Column, ...] = ()
     info_member: str | None = None
+
+    @property
+    def path_arguments(self) -> dict[str, type]:
+        "The path's arguments, each with its Python type"
+        return {
+            name: int if converter == "int" else str
+            for converter, name in PATH_ARGUMENT.findall(self.path)
+        }
+
+    def erp_path(self, path_args: dict[str, Any]) -> str:
+        "The ERP route below /<database>/crm/reports of these path arguments"
+        return PATH_ARGUMENT.sub(
+            lambda match: str(self.path_arguments[match[2]](path_args[match[2]])),
+            self.path,
+        )
 
 
 def fixed(columns: list[Column]) -> Callable[[dict[str, Any]], list[Column]]:
@@ -290,53 +327,7 @@ VISIT_MANAGER_COLUMNS = [
 ]
 
 
-# --- query checks ---------------------------------------------------------
-
-
-def check_month(value: str) -> str:
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
-        raise ValueError("a month YYYY-MM is expected, e.g. 2025-06")
-    return value
-
-
-def check_date(value: str) -> str:
-    try:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            raise ValueError
-        dt.date.fromisoformat(value)
-    except ValueError:
-        raise ValueError("a date YYYY-MM-DD is expected, e.g. 2025-06-30") from None
-    return value
-
-
-def check_period(value: str) -> str:
-    if not re.fullmatch(r"\d{4}(-(H[12]|Q[1-4]|0[1-9]|1[0-2]))?", value):
-        raise ValueError(
-            "a period YYYY, YYYY-H1, YYYY-H2, YYYY-Q1 to YYYY-Q4 or YYYY-MM "
-            "is expected, e.g. 2025-H1"
-        )
-    return value
-
-
-GROUP_BY = ("category", "severity", "department", "customer", "month")
-
-
-def check_group_by(value: str) -> str:
-    if value not in GROUP_BY:
-        raise ValueError(f"one of {', '.join(GROUP_BY)} is expected")
-    return value
-
-
-def check_offset(value: str) -> str:
-    if not value.isdigit():
-        raise ValueError("a whole number from 0 is expected")
-    return str(int(value))
-
-
-def check_limit(value: str) -> str:
-    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE_SIZE:
-        raise ValueError(f"a whole number from 1 to {MAX_PAGE_SIZE} is expected")
-    return str(int(value))
+# --- the catalog ----------------------------------------------------------
 
 
 def safe_name(*parts: object) -> str:
@@ -348,9 +339,9 @@ REPORTS: dict[str, Report] = {
     for report in [
         Report(
             name="evaluations",
-            path=lambda args: "/evaluations",
-            parameters={},
-            required=(),
+            path="/evaluations",
+            summary="The customer evaluations, newest first.",
+            parameters=(),
             tables=(
                 Table(
                     "evaluations",
@@ -364,9 +355,9 @@ REPORTS: dict[str, Report] = {
         ),
         Report(
             name="evaluation",
-            path=lambda args: f"/evaluations/{int(args['id'])}",
-            parameters={},
-            required=(),
+            path="/evaluations/<int:evaluation_id>",
+            summary="The lines of one evaluation, by rank, with totals.",
+            parameters=(),
             tables=(
                 Table(
                     "lines",
@@ -377,16 +368,16 @@ REPORTS: dict[str, Report] = {
                     totals="totals",
                 ),
             ),
-            filename=lambda args, document: f"evaluation-{int(args['id'])}",
+            filename=lambda args, document: f"evaluation-{args['evaluation_id']}",
             paginated="lines",
             info=tuple(EVALUATION_COLUMNS),
             info_member="evaluation",
         ),
         Report(
             name="tiers",
-            path=lambda args: "/tiers",
-            parameters={},
-            required=(),
+            path="/tiers",
+            summary="The current tier of every customer and its history.",
+            parameters=(),
             tables=(
                 Table("customers", "Tiers", fixed(TIER_COLUMNS), member("customers")),
                 Table(
@@ -401,9 +392,9 @@ REPORTS: dict[str, Report] = {
         ),
         Report(
             name="business-status",
-            path=lambda args: "/business-status",
-            parameters={"month": check_month},
-            required=("month",),
+            path="/business-status",
+            summary="The monthly business status of strategic and key customers.",
+            parameters=(Parameter("month", "YYYY-MM (required)"),),
             tables=(
                 Table(
                     "customers",
@@ -425,13 +416,17 @@ REPORTS: dict[str, Report] = {
         ),
         Report(
             name="complaints",
-            path=lambda args: "/complaints",
-            parameters={
-                "from": check_date,
-                "to": check_date,
-                "group_by": check_group_by,
-            },
-            required=("from", "to"),
+            path="/complaints",
+            summary="The complaint ledger's analysis over a date range.",
+            parameters=(
+                Parameter("from", "YYYY-MM-DD (required)"),
+                Parameter("to", "YYYY-MM-DD (required)"),
+                Parameter(
+                    "group_by",
+                    "category, severity, department, customer or month "
+                    "(default: category)",
+                ),
+            ),
             tables=(
                 Table(
                     "groups",
@@ -456,9 +451,11 @@ REPORTS: dict[str, Report] = {
         ),
         Report(
             name="visits",
-            path=lambda args: "/visits",
-            parameters={"period": check_period},
-            required=("period",),
+            path="/visits",
+            summary="Visit compliance by account manager and customer.",
+            parameters=(
+                Parameter("period", "YYYY, YYYY-H1, YYYY-Q2 or YYYY-MM (required)"),
+            ),
             tables=(
                 Table(
                     "customers",
@@ -489,19 +486,25 @@ REPORTS: dict[str, Report] = {
 
 @dataclass(frozen=True)
 class ReportQuery:
-    """A checked request for a report: what to ask the ERP, and which
-    table a CSV holds."""
+    """A request for a report: what to ask the ERP, and which table a CSV
+    holds."""
 
     report: Report
     path_args: dict[str, Any] = field(default_factory=dict)
-    params: dict[str, str] = field(default_factory=dict)
-    # offset/limit the client gave (a page); none: the whole list.
-    page: dict[str, str] = field(default_factory=dict)
+    # The ERP route's query parameters, each with its values as given.
+    params: dict[str, list[str]] = field(default_factory=dict)
     table: str = ""
 
     @property
     def path(self) -> str:
-        return self.report.path(self.path_args)
+        return self.report.erp_path(self.path_args)
+
+    @property
+    def page(self) -> bool:
+        "Whether the client asked for one page of a paged list"
+        return bool(self.report.paginated) and any(
+            name in self.params for name in ("offset", "limit")
+        )
 
 
 def parse_query(
@@ -509,48 +512,30 @@ def parse_query(
     args: Mapping[str, list[str]],
     path_args: dict[str, Any] | None = None,
 ) -> ReportQuery:
-    """Check the query parameters (each name with the list of its values)
-    of a report; raise ReportQueryError naming the first wrong one.
+    """Take the API's own parameter out of the query parameters (each name
+    with the list of its values) of a report: ``table``, which table of a
+    report of several a CSV holds; raise ReportQueryError if it is wrong.
 
-    Only the syntax is checked here: whether a month is in the future or
-    has an applied evaluation is for the ERP to say."""
-    checks: dict[str, Callable[[str], str]] = dict(report.parameters)
-    if report.paginated:
-        checks.update(offset=check_offset, limit=check_limit)
+    Every other parameter is the ERP route's and goes to it as it came: the
+    ERP refuses an unknown, repeated, missing or malformed one, or a month
+    in the future, and names it."""
+    params = dict(args)
     table_names = [table.name for table in report.tables]
-    if len(table_names) > 1:
-
-        def check_table(value: str) -> str:
-            if value not in table_names:
-                raise ValueError(f"one of {', '.join(table_names)} is expected")
-            return value
-
-        checks["table"] = check_table
-    values: dict[str, str] = {}
-    for name, given in args.items():
-        if name not in checks:
-            known = ", ".join(sorted(checks)) or "none besides format"
-            raise ReportQueryError(
-                name, f"Unknown parameter {name!r} (known parameters: {known})."
-            )
+    table = table_names[0]
+    if len(table_names) > 1 and "table" in params:
+        given = params.pop("table")
         if len(given) != 1:
-            raise ReportQueryError(name, f"Parameter {name!r} is given more than once.")
-        try:
-            values[name] = checks[name](given[0])
-        except ValueError as error:
             raise ReportQueryError(
-                name, f"Parameter {name!r} is {given[0]!r}: {error}."
-            ) from None
-    for name in report.required:
-        if name not in values:
-            raise ReportQueryError(name, f"Parameter {name!r} is required.")
-    if "from" in values and "to" in values and values["from"] > values["to"]:
-        raise ReportQueryError(
-            "from", f"from ({values['from']}) is after to ({values['to']})."
-        )
-    page = {k: values.pop(k) for k in ("offset", "limit") if k in values}
-    table = values.pop("table", table_names[0])
-    return ReportQuery(report, dict(path_args or {}), values, page, table)
+                "table", "Parameter 'table' is given more than once."
+            )
+        if given[0] not in table_names:
+            raise ReportQueryError(
+                "table",
+                f"Parameter 'table' is {given[0]!r}: one of "
+                f"{', '.join(table_names)} is expected.",
+            )
+        table = given[0]
+    return ReportQuery(report, dict(path_args or {}), params, table)
 
 
 # --- fetching ---------------------------------------------------------------
@@ -590,7 +575,7 @@ def fetch_report(
     ``progress(rows_so_far, total_rows)`` is called after each page."""
     report = query.report
     if not report.paginated or query.page or not whole:
-        document = client.get(query.path, {**query.params, **query.page})
+        document = client.get(query.path, query.params)
         if progress:
             rows = len(document.data.get(report.paginated or "", None) or [])
             progress(rows, document.data.get("total", rows))

@@ -18,23 +18,11 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from sync_api.line_spec import CONTENT_FIELDS
 from sync_api.models import SalesLine, SalesLineRevision, SalesSource, SyncPending
 from sync_api.services.clock import utcnow
 from sync_api.services.sql import dialect_insert, execute_many
 
-# What makes two pushes of a line the same: every field the sender sends.
-CONTENT_FIELDS = (
-    "revision",
-    "customer",
-    "date",
-    "quantity",
-    "amount",
-    "cost",
-    "currency",
-    "product",
-    "category",
-    "status",
-)
 # Lines per SELECT ... IN (...): well under every backend's parameter limit.
 LOOKUP_CHUNK = 1000
 # A batch retried after a lost race (an insert that a concurrent push made

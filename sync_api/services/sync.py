@@ -12,7 +12,11 @@ A push marks the (source, customer, month, currency) keys it changed in
 3. upserts them into the ERP, which stores absolute totals, so sending a
    total twice is harmless;
 4. deletes a key only once the ERP confirmed it, and only at the version it
-   read: a push in between keeps the key pending for the next round.
+   read: a push in between keeps the key pending for the next round;
+5. keeps the ERP's answer about the customers of the totals it took: those
+   it names match no party yet and are listed in the sync status (with the
+   count of their totals that wait there), the others match one and leave
+   the list.
 
 A worker that dies leaves its claim to expire after the lease; the next one
 sends the same totals again. Rows the ERP refuses (422) are isolated, so the
@@ -24,25 +28,19 @@ exponentially and records the error.
 import logging
 import secrets
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from sync_api.erp import ErpClient, ErpError
-from sync_api.models import (
-    AMOUNT_DIGITS,
-    QUANTITY_DIGITS,
-    SalesLine,
-    SyncPending,
-    SyncState,
-    UnmatchedCustomer,
-)
+from sync_api.line_spec import AMOUNT_DIGITS, QUANTITY_DIGITS
+from sync_api.models import SalesLine, SyncPending, SyncState, UnmatchedCustomer
 from sync_api.services.clock import utcnow
 from sync_api.services.money import format_scaled
 from sync_api.services.sql import dialect_insert, execute_many
@@ -76,6 +74,10 @@ POSTPONE_REJECTED = (
         last_error=bindparam("message"),
     )
 )
+DELETE_MATCHED = delete(unmatched).where(
+    unmatched.c.source == bindparam("key_source"),
+    unmatched.c.customer == bindparam("key_customer"),
+)
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,6 @@ class SyncSettings:
     backoff_seconds: float = 0.5
     max_backoff_seconds: float = 30.0
     rejected_retry_seconds: float = 60.0
-    unmatched_refresh_seconds: float = 60.0
 
     @classmethod
     def from_config(cls, config: Any) -> "SyncSettings":
@@ -123,6 +124,26 @@ class _Batch:
     totals: list[_Total]
 
 
+@dataclass
+class _Outcome:
+    """What the ERP made of totals sent to it."""
+
+    accepted: list[_Total] = field(default_factory=list)
+    # Each with the ERP's message.
+    rejected: list[tuple[_Total, str]] = field(default_factory=list)
+    # (source, customer) -> totals waiting for a party, of the customers of
+    # the accepted totals that match none yet.
+    unmatched: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def merge(self, other: "_Outcome") -> "_Outcome":
+        return _Outcome(
+            self.accepted + other.accepted,
+            self.rejected + other.rejected,
+            # The later answer counts the totals of both.
+            {**self.unmatched, **other.unmatched},
+        )
+
+
 class SyncWorker:
     def __init__(
         self,
@@ -138,7 +159,7 @@ class SyncWorker:
 
     # --- one pass ----------------------------------------------------------
 
-    def run_once(self, refresh_unmatched: bool = True) -> SyncReport:
+    def run_once(self) -> SyncReport:
         """Send every key that can be claimed now; raise :class:`ErpError`
         (after recording it) when the ERP cannot be reached.
 
@@ -158,18 +179,7 @@ class SyncWorker:
                     raise
                 self._complete(batch, sending.result, report, following)
                 batch = following
-        if report.rows_sent and refresh_unmatched:
-            self.refresh_unmatched()
         return report
-
-    def sync_batch(self, report: SyncReport) -> bool:
-        """Claim, recompute and send one batch; False when nothing was
-        left to claim."""
-        batch = self._prepare()
-        if batch is None:
-            return False
-        self._complete(batch, lambda: self._send(batch.totals), report)
-        return True
 
     def _prepare(self) -> "_Batch | None":
         claimed_at = self.clock()
@@ -181,7 +191,7 @@ class SyncWorker:
     def _complete(
         self,
         batch: "_Batch",
-        result: Callable[[], tuple[list[_Total], list[tuple[_Total, str]]]],
+        result: Callable[[], _Outcome],
         report: SyncReport,
         following: "_Batch | None" = None,
     ) -> None:
@@ -189,20 +199,20 @@ class SyncWorker:
         when the ERP is unreachable, give back ``batch`` and the already
         claimed ``following`` one, record the error and raise it."""
         try:
-            accepted, rejected = result()
+            outcome = result()
         except ErpError as error:
             self._release(batch.token, claimed_at=None)
             if following is not None:
                 self._release(following.token, claimed_at=None)
             self.record_error(str(error))
             raise
-        self._confirm(batch.token, batch.claimed_at, accepted, rejected)
+        self._confirm(batch.token, batch.claimed_at, outcome)
         report.batches += 1
-        report.rows_sent += len(accepted)
-        report.keys_done += len(accepted)
-        report.keys_rejected += len(rejected)
+        report.rows_sent += len(outcome.accepted)
+        report.keys_done += len(outcome.accepted)
+        report.keys_rejected += len(outcome.rejected)
         report.rejected.extend(
-            {**total.row, "error": message} for total, message in rejected
+            {**total.row, "error": message} for total, message in outcome.rejected
         )
 
     def _claim(self, now: datetime) -> str | None:
@@ -242,14 +252,17 @@ class SyncWorker:
                 lines.c.status == "confirmed",
             ),
         )
+        key = [
+            pending.c.id,
+            pending.c.version,
+            pending.c.source,
+            pending.c.customer,
+            pending.c.month,
+            pending.c.currency,
+        ]
         query = (
             select(
-                pending.c.id,
-                pending.c.version,
-                pending.c.source,
-                pending.c.customer,
-                pending.c.month,
-                pending.c.currency,
+                *key,
                 func.coalesce(func.sum(lines.c.amount), 0),
                 func.coalesce(func.sum(lines.c.cost), 0),
                 func.coalesce(func.sum(lines.c.quantity), 0),
@@ -258,14 +271,7 @@ class SyncWorker:
             )
             .select_from(join)
             .where(pending.c.claim_token == token)
-            .group_by(
-                pending.c.id,
-                pending.c.version,
-                pending.c.source,
-                pending.c.customer,
-                pending.c.month,
-                pending.c.currency,
-            )
+            .group_by(*key)
             .order_by(pending.c.id)
         )
         with self.engine.connect() as connection:
@@ -292,91 +298,140 @@ class SyncWorker:
             )
         return totals
 
-    def _send(
-        self, totals: list[_Total]
-    ) -> tuple[list[_Total], list[tuple[_Total, str]]]:
+    def _send(self, totals: list[_Total]) -> _Outcome:
         """Upsert totals; when the ERP refuses some rows, send the others
-        without them. Return the accepted totals and the refused ones with
-        the ERP's message."""
+        without them."""
         if not totals:
-            return [], []
+            return _Outcome()
         try:
-            self.erp.upsert_summaries([t.row for t in totals])
+            result = self.erp.upsert_summaries([t.row for t in totals])
         except ErpError as error:
             if not error.rejected_rows:
                 raise
-            messages: dict[int, list[str]] = {}
-            for row_error in error.row_errors:
-                index = row_error.get("index")
-                if isinstance(index, int) and 0 <= index < len(totals):
-                    messages.setdefault(index, []).append(
-                        f"{row_error.get('field')}: {row_error.get('message')}"
-                    )
-            if messages:
-                rejected = [(totals[i], "; ".join(m)) for i, m in messages.items()]
-                others = [t for i, t in enumerate(totals) if i not in messages]
-                accepted, more_rejected = self._send(others)
-                return accepted, rejected + more_rejected
-            if len(totals) == 1:
-                return [], [(totals[0], str(error))]
-            # The ERP named no row: halve the batch until the bad rows are
-            # alone.
-            middle = len(totals) // 2
-            left = self._send(totals[:middle])
-            right = self._send(totals[middle:])
-            return left[0] + right[0], left[1] + right[1]
-        return totals, []
+            return self._send_without_refused(totals, error)
+        return _Outcome(
+            accepted=totals,
+            unmatched={(u.source, u.customer): u.summaries for u in result.unmatched},
+        )
 
-    def _confirm(
-        self,
-        token: str,
-        claimed_at: datetime,
-        accepted: list[_Total],
-        rejected: list[tuple[_Total, str]],
-    ) -> None:
+    def _send_without_refused(self, totals: list[_Total], error: ErpError) -> _Outcome:
+        """Set aside the rows the ERP refused with ``error`` and send the
+        others again."""
+        messages: dict[int, list[str]] = {}
+        for row_error in error.row_errors:
+            index = row_error.get("index")
+            if isinstance(index, int) and 0 <= index < len(totals):
+                messages.setdefault(index, []).append(
+                    f"{row_error.get('field')}: {row_error.get('message')}"
+                )
+        if messages:
+            refused = _Outcome(
+                rejected=[(totals[i], "; ".join(m)) for i, m in messages.items()]
+            )
+            others = [t for i, t in enumerate(totals) if i not in messages]
+            return refused.merge(self._send(others))
+        if len(totals) == 1:
+            return _Outcome(rejected=[(totals[0], str(error))])
+        # The ERP named no row: halve the batch until the bad rows are alone.
+        middle = len(totals) // 2
+        return self._send(totals[:middle]).merge(self._send(totals[middle:]))
+
+    def _confirm(self, token: str, claimed_at: datetime, outcome: _Outcome) -> None:
         now = self.clock()
         with self.engine.begin() as connection:
-            if accepted:
+            if outcome.accepted:
                 execute_many(
                     connection,
                     DELETE_CONFIRMED,
-                    [{"key_id": t.key_id, "key_version": t.version} for t in accepted],
-                )
-            if rejected:
-                retry_after = now + timedelta(
-                    seconds=self.settings.rejected_retry_seconds
-                )
-                execute_many(
-                    connection,
-                    POSTPONE_REJECTED,
                     [
-                        {
-                            "key_id": t.key_id,
-                            "key_version": t.version,
-                            "retry_after": retry_after,
-                            "message": message[:ERROR_LENGTH],
-                        }
-                        for t, message in rejected
+                        {"key_id": t.key_id, "key_version": t.version}
+                        for t in outcome.accepted
                     ],
                 )
+            if outcome.rejected:
+                self._postpone(connection, outcome.rejected, now)
+            self._record_unmatched(connection, outcome, now)
             # What is still claimed changed while the ERP worked: it is due
             # again, and what came before the claim has been sent.
             self._release(token, claimed_at, connection)
-            values: dict[str, Any] = {
-                "last_success_at": now,
-                "rows_sent": state.c.rows_sent + len(accepted),
-            }
-            if rejected:
-                first, message = rejected[0]
-                values.update(
-                    last_error_at=now,
-                    last_error=(
-                        f"ERP refused {len(rejected)} rows, e.g. "
-                        f"{first.row['source']}/{first.row['customer']} "
-                        f"{first.row['month']}: {message}"
-                    )[:ERROR_LENGTH],
-                )
-            self._update_state(connection, values)
+            self._update_state(connection, self._outcome_state(outcome, now))
+
+    def _postpone(
+        self, connection: Any, rejected: list[tuple[_Total, str]], now: datetime
+    ) -> None:
+        retry_after = now + timedelta(seconds=self.settings.rejected_retry_seconds)
+        execute_many(
+            connection,
+            POSTPONE_REJECTED,
+            [
+                {
+                    "key_id": t.key_id,
+                    "key_version": t.version,
+                    "retry_after": retry_after,
+                    "message": message[:ERROR_LENGTH],
+                }
+                for t, message in rejected
+            ],
+        )
+
+    @staticmethod
+    def _record_unmatched(connection: Any, outcome: _Outcome, now: datetime) -> None:
+        """Mirror the ERP's answer about the customers of the accepted
+        totals: those it named wait for a party, the others have one."""
+        if outcome.unmatched:
+            execute_many(
+                connection,
+                _upsert_unmatched_statement(connection),
+                [
+                    {
+                        "source": source,
+                        "customer": customer,
+                        "summaries": summaries,
+                        "seen_at": now,
+                    }
+                    for (source, customer), summaries in sorted(
+                        outcome.unmatched.items()
+                    )
+                ],
+            )
+        matched = {
+            (t.row["source"], t.row["customer"]) for t in outcome.accepted
+        } - outcome.unmatched.keys()
+        if not matched:
+            return
+        listed = connection.execute(
+            select(unmatched.c.source, unmatched.c.customer).where(
+                unmatched.c.source.in_(sorted({source for source, _ in matched}))
+            )
+        )
+        execute_many(
+            connection,
+            DELETE_MATCHED,
+            [
+                {"key_source": source, "key_customer": customer}
+                for source, customer in listed
+                if (source, customer) in matched
+            ],
+        )
+
+    @staticmethod
+    def _outcome_state(outcome: _Outcome, now: datetime) -> dict[str, Any]:
+        """The sync state's new values after the ERP answered."""
+        values: dict[str, Any] = {
+            "last_success_at": now,
+            "rows_sent": state.c.rows_sent + len(outcome.accepted),
+        }
+        if outcome.rejected:
+            first, message = outcome.rejected[0]
+            values.update(
+                last_error_at=now,
+                last_error=(
+                    f"ERP refused {len(outcome.rejected)} rows, e.g. "
+                    f"{first.row['source']}/{first.row['customer']} "
+                    f"{first.row['month']}: {message}"
+                )[:ERROR_LENGTH],
+            )
+        return values
 
     def _release(
         self, token: str, claimed_at: datetime | None, connection: Any = None
@@ -408,50 +463,15 @@ class SyncWorker:
         connection.execute(insert.on_conflict_do_nothing(index_elements=[state.c.id]))
         connection.execute(update(state).where(state.c.id == STATE_ID).values(values))
 
-    def refresh_unmatched(self) -> None:
-        """Mirror the ERP's list of customer references without a party."""
-        rows = self.erp.unmatched_customers()
-        now = self.clock()
-        with self.engine.begin() as connection:
-            connection.execute(delete(unmatched))
-            if rows:
-                connection.execute(
-                    unmatched.insert(),
-                    [
-                        {
-                            "source": source,
-                            "customer": customer,
-                            "summaries": count,
-                            "seen_at": now,
-                        }
-                        for source, customer, count in rows
-                    ],
-                )
-
     # --- long run ------------------------------------------------------------
 
     def run(self, stop: threading.Event | None = None) -> None:
         """Sync until ``stop`` is set, backing off while the ERP is down."""
         stop = stop or threading.Event()
         delay = self.settings.backoff_seconds
-        last_refresh = time.monotonic()
-        sent_since_refresh = False
         while not stop.is_set():
             try:
-                # The list of unmatched customers is refreshed on a timer,
-                # not after every pass: it costs the ERP a scan.
-                report = self.run_once(refresh_unmatched=False)
-                sent_since_refresh = sent_since_refresh or bool(report.rows_sent)
-                if time.monotonic() - last_refresh > (
-                    self.settings.unmatched_refresh_seconds
-                    if not sent_since_refresh
-                    else self.settings.unmatched_refresh_seconds / 12
-                ):
-                    # A party created in the ERP matches waiting totals
-                    # there without any push here.
-                    self.refresh_unmatched()
-                    last_refresh = time.monotonic()
-                    sent_since_refresh = False
+                report = self.run_once()
             except (ErpError, SQLAlchemyError) as error:
                 if isinstance(error, SQLAlchemyError):
                     logger.warning("Sync: database error: %s", error)
@@ -461,6 +481,23 @@ class SyncWorker:
             delay = self.settings.backoff_seconds
             if not report.batches:
                 stop.wait(self.settings.poll_seconds)
+
+
+@cache
+def _upsert_unmatched_for(insert: Any) -> Any:
+    insert = insert(unmatched)
+    return insert.on_conflict_do_update(
+        index_elements=[unmatched.c.source, unmatched.c.customer],
+        set_={
+            "summaries": insert.excluded.summaries,
+            "seen_at": insert.excluded.seen_at,
+        },
+    )
+
+
+def _upsert_unmatched_statement(connection: Any) -> Any:
+    # One construct per backend: execute_many caches its compiled form.
+    return _upsert_unmatched_for(dialect_insert(connection))
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """Browser tests of the ERP screens: what a user clicks in the web client
-does what DOMAIN.md says, checked against the database behind it."""
+does what crm_module/doc/policy.md says, checked against the database
+behind it."""
 
 from .sao import query
 

@@ -1,0 +1,90 @@
+"""The clock of the relationship rules, and the one way to replay it.
+
+Scenarios and the demo loader replay another time through the context:
+crm_today (a date) and crm_now (a date-time). Both only move the clock
+back, so that no rule refusing dates in the future can be escaped. A
+replayed day changes no record's stamp and any user may replay it (a
+scenario acts as its account managers on a frozen day); a replayed time
+dates the steps of a complaint, so only server code and administrators
+replay it: nobody can date a response back.
+"""
+import datetime as dt
+
+from dateutil.relativedelta import relativedelta
+
+from trytond.pool import Pool
+from trytond.tools import timezone as tz
+from trytond.transaction import Transaction
+
+
+def _is_administrator():
+    pool = Pool()
+    User = pool.get('res.user')
+    ModelData = pool.get('ir.model.data')
+    if Transaction().user == 0:
+        return True
+    return ModelData.get_id('res', 'group_admin') in User.get_groups()
+
+
+def _replayed(key, real, type_):
+    "The earlier time of type_ the context replays with key, or None"
+    value = Transaction().context.get(key)
+    if isinstance(value, str):
+        value = type_.fromisoformat(value)
+    if type_ is dt.date and isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, type_) and value < real:
+        return value
+    return None
+
+
+def now():
+    "Return the current time (naive UTC, as Tryton stores date-times)"
+    real = dt.datetime.now()
+    replayed = _replayed('crm_now', real, dt.datetime)
+    if replayed is not None and _is_administrator():
+        return replayed
+    return real
+
+
+def today():
+    "Return today's date in the company's time zone"
+    real = Pool().get('ir.date').today()
+    return _replayed('crm_today', real, dt.date) or real
+
+
+def company_time(company, value):
+    """Return the naive UTC date-time value as the wall-clock time of the
+    company's time zone (UTC when it has none), for texts the server writes:
+    the web client shows date-times in its own time zone, a text cannot."""
+    zone = (
+        tz.ZoneInfo(company.timezone) if company and company.timezone
+        else tz.UTC)
+    return value.replace(tzinfo=tz.UTC).astimezone(zone).replace(
+        tzinfo=None)
+
+
+def month_add(date, months):
+    "Return the first day of the month that is months after date's month"
+    index = date.year * 12 + date.month - 1 + months
+    return date.replace(year=index // 12, month=index % 12 + 1, day=1)
+
+
+def sql_date(value):
+    "Read a date column the same on every backend"
+    if isinstance(value, str):
+        return dt.date.fromisoformat(value[:10])
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return value
+
+
+def add_interval(date, number, unit):
+    """Return date moved by number months or days.
+
+    Months keep the day of the month where it exists and stop at the last
+    day of shorter months: January 31 plus one month is February 28 (or 29).
+    """
+    if unit == 'days':
+        return date + dt.timedelta(days=number)
+    return date + relativedelta(months=number)

@@ -1,0 +1,99 @@
+"""The finance report of visit compliance: per account manager and per
+customer and level over a period (report route /visits), as
+crm_module/doc/report_routes.md describes it."""
+from sql.conditionals import Case
+
+from trytond.pool import Pool
+from trytond.transaction import Transaction
+
+from .clock import sql_date, today
+from .numeric import achieved_percent
+from .reporting import check_report_access, report_date, report_decimal
+from .visit import LEVELS
+
+
+def report_compliance(from_date, to_date):
+    """Return the finance report of visit compliance from from_date to
+    to_date: the figures of the compliance screens per account manager and
+    those of each customer and required level"""
+    pool = Pool()
+    Manager = pool.get('crm.visit.compliance.manager')
+    Compliance = pool.get('crm.visit.compliance')
+    Party = pool.get('party.party')
+    Tier = pool.get('crm.tier')
+    Employee = pool.get('company.employee')
+    check_report_access([Model.__name__
+            for Model in [Compliance, Party, Tier, Employee, Manager]])
+    with Transaction().set_context(from_date=from_date, to_date=to_date):
+        managers = Manager.search([])
+        figures = Manager.get_compliance(
+            managers, ['required', 'done', 'rate'])
+    names = {e.id: e.rec_name
+        for e in Employee.browse([m.employee.id for m in managers])}
+    manager_rows = sorted(({
+                'employee': names[m.employee.id],
+                'customers': m.customers,
+                'required': figures['required'][m.id],
+                'done': figures['done'][m.id],
+                'rate': report_decimal(
+                    figures['rate'][m.id], Manager.rate.digits[1]),
+                } for m in managers),
+        key=lambda r: r['employee'])
+
+    query = Compliance.table_query()
+    party = Party.__table__()
+    tier = Tier.__table__()
+    employee = Employee.__table__()
+    manager = Party.__table__()
+    level_order = Case(*((query.level == level, i)
+            for i, (level, _) in enumerate(LEVELS)), else_=len(LEVELS))
+    cursor = Transaction().connection.cursor()
+    cursor.execute(*query
+        .join(party, condition=query.party == party.id)
+        .join(tier, condition=query.tier == tier.id)
+        .join(employee, 'LEFT',
+            condition=query.account_manager == employee.id)
+        .join(manager, 'LEFT', condition=employee.party == manager.id)
+        .select(
+            query.company, query.party, query.level, query.interval,
+            query.interval_unit, party.code, party.name, tier.code,
+            manager.name, query.last_visit, query.tier_since,
+            where=query.id.in_(Compliance.search([], query=True)),
+            order_by=[party.code, query.party, level_order]))
+    rows = list(cursor)
+    figures = Compliance.period_figures(
+        [r[:5] for r in rows], from_date, to_date)
+    date = today()
+    customers = []
+    for row, (required, done) in zip(rows, figures, strict=True):
+        (_, _, level, interval, unit, code, name, tier_code,
+            account_manager, last_visit, tier_since) = row
+        last_visit = sql_date(last_visit)
+        due, days, _ = Compliance.compute_due(
+            last_visit, sql_date(tier_since), interval, unit, date)
+        customers.append({
+                'party_code': code,
+                'party_name': name,
+                'tier_code': tier_code,
+                'level': level,
+                'account_manager': account_manager,
+                'last_visit': report_date(last_visit),
+                'next_due': report_date(due),
+                'overdue_days': days,
+                'required': required,
+                'done': done,
+                })
+    required = sum(c['required'] for c in customers)
+    done = sum(c['done'] for c in customers)
+    return {
+        'from': from_date.isoformat(),
+        'to': to_date.isoformat(),
+        'managers': manager_rows,
+        'customers': customers,
+        'totals': {
+            'required': required,
+            'done': done,
+            'rate': report_decimal(
+                achieved_percent(done, required), Manager.rate.digits[1]),
+            },
+        }
