@@ -1,4 +1,5 @@
 import datetime as dt
+import functools
 from decimal import Decimal, InvalidOperation
 
 from sql import Null
@@ -143,56 +144,8 @@ class SalesSummary(CustomerRecNameMixin, ModelSQL, ModelView):
             if not isinstance(row, dict):
                 error(index, None, 'msg_sales_row_object')
                 continue
-            values = {}
-            for name in ['source', 'customer']:
-                value = row.get(name)
-                if not isinstance(value, str) or not value.strip():
-                    error(index, name, 'msg_sales_row_required', field=name)
-                else:
-                    values[name] = value.strip()
-            month = row.get('month')
-            try:
-                month = _parse_month(month)
-            except (TypeError, ValueError):
-                error(index, 'month', 'msg_sales_row_month', value=month)
-            else:
-                values['month'] = month
-            currency = row.get('currency')
-            if not isinstance(currency, str) or currency not in currencies:
-                error(index, 'currency', 'msg_sales_row_currency',
-                    value=currency)
-            else:
-                values['currency'] = currencies[currency]
-            for name, digits in [
-                    ('revenue', AMOUNT_DIGITS), ('cost', AMOUNT_DIGITS),
-                    ('quantity', QUANTITY_DIGITS)]:
-                value = _parse_decimal(row.get(name), digits[1])
-                if value is None:
-                    error(index, name, 'msg_sales_row_decimal',
-                        field=name, value=row.get(name), digits=digits[1])
-                else:
-                    values[name] = value
-            line_count = row.get('line_count')
-            if (not isinstance(line_count, int) or isinstance(line_count, bool)
-                    or line_count < 0):
-                error(index, 'line_count', 'msg_sales_row_line_count',
-                    value=line_count)
-            else:
-                values['line_count'] = line_count
-            last_sale_date = row.get('last_sale_date')
-            if last_sale_date is not None:
-                try:
-                    last_sale_date = dt.date.fromisoformat(last_sale_date)
-                except (TypeError, ValueError):
-                    error(index, 'last_sale_date', 'msg_sales_row_date',
-                        value=last_sale_date)
-                else:
-                    if isinstance(month, dt.date) and (
-                            last_sale_date.replace(day=1) != month):
-                        error(index, 'last_sale_date',
-                            'msg_sales_row_date_month',
-                            value=last_sale_date)
-            values['last_sale_date'] = last_sale_date
+            values = cls._parse_row(
+                row, currencies, functools.partial(error, index))
             key = tuple(values.get(k) for k in [
                     'source', 'customer', 'month', 'currency'])
             if None not in key:
@@ -202,6 +155,62 @@ class SalesSummary(CustomerRecNameMixin, ModelSQL, ModelView):
                 seen[key] = index
             parsed.append(values)
         return parsed, errors
+
+    @classmethod
+    def _parse_row(cls, row, currencies, error):
+        """Return the values of one row, reporting each mistake with
+        error(field, message, **values)"""
+        values = {}
+        for name in ['source', 'customer']:
+            value = row.get(name)
+            if not isinstance(value, str) or not value.strip():
+                error(name, 'msg_sales_row_required', field=name)
+            else:
+                values[name] = value.strip()
+        month = row.get('month')
+        try:
+            month = _parse_month(month)
+        except (TypeError, ValueError):
+            error('month', 'msg_sales_row_month', value=month)
+        else:
+            values['month'] = month
+        currency = row.get('currency')
+        if not isinstance(currency, str) or currency not in currencies:
+            error('currency', 'msg_sales_row_currency',
+                value=currency)
+        else:
+            values['currency'] = currencies[currency]
+        for name, digits in [
+                ('revenue', AMOUNT_DIGITS), ('cost', AMOUNT_DIGITS),
+                ('quantity', QUANTITY_DIGITS)]:
+            value = _parse_decimal(row.get(name), digits[1])
+            if value is None:
+                error(name, 'msg_sales_row_decimal',
+                    field=name, value=row.get(name), digits=digits[1])
+            else:
+                values[name] = value
+        line_count = row.get('line_count')
+        if (not isinstance(line_count, int) or isinstance(line_count, bool)
+                or line_count < 0):
+            error('line_count', 'msg_sales_row_line_count',
+                value=line_count)
+        else:
+            values['line_count'] = line_count
+        last_sale_date = row.get('last_sale_date')
+        if last_sale_date is not None:
+            try:
+                last_sale_date = dt.date.fromisoformat(last_sale_date)
+            except (TypeError, ValueError):
+                error('last_sale_date', 'msg_sales_row_date',
+                    value=last_sale_date)
+            else:
+                if isinstance(month, dt.date) and (
+                        last_sale_date.replace(day=1) != month):
+                    error('last_sale_date',
+                        'msg_sales_row_date_month',
+                        value=last_sale_date)
+        values['last_sale_date'] = last_sale_date
+        return values
 
     @classmethod
     def upsert(cls, rows):
