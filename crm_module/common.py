@@ -1,10 +1,5 @@
 """Helpers of the module's models."""
-import datetime as dt
-
-from trytond.pool import Pool
 from trytond.transaction import Transaction
-
-from .clock import month_add
 
 
 class CustomerRecNameMixin:
@@ -38,25 +33,6 @@ def to_the_minute(field):
     assert field._type == 'timestamp', field
     field.format = '%H:%M'
     return field
-
-
-def month_end_rates(currency, pairs):
-    """Return the rates that convert amounts of (currency id, month) pairs
-    into currency at the last day of each month, and the missing rates as
-    "CODE date" texts; a pair without a rate is not in the rates."""
-    Currency = Pool().get('currency.currency')
-    rates, missing = {}, []
-    for currency_id, month in sorted(set(pairs)):
-        month_end = month_add(month, 1) - dt.timedelta(days=1)
-        with Transaction().set_context(date=month_end):
-            from_, to = Currency.browse([currency_id, currency.id])
-            if not from_.rate or not to.rate:
-                missing.append('%s %s' % (
-                        (from_ if not from_.rate else to).code,
-                        month_end.isoformat()))
-            else:
-                rates[currency_id, month] = to.rate / from_.rate
-    return rates, missing
 
 
 def invalidate_cache(Model, ids):

@@ -14,8 +14,8 @@ from trytond.pyson import Eval
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
-from .clock import sql_date
-from .common import CustomerRecNameMixin, month_end_rates
+from .clock import month_add, sql_date
+from .common import CustomerRecNameMixin
 from .numeric import exact_sum, from_exact_sum
 from .exceptions import SalesSummaryError
 
@@ -453,7 +453,7 @@ class SalesSummary(CustomerRecNameMixin, ModelSQL, ModelView):
                 from_exact_sum(cost), line_count or 0, sql_date(last_sale))
             for party, currency_id, month, revenue, cost, line_count,
             last_sale in cursor]
-        rates, missing = month_end_rates(currency, [
+        rates, missing = _month_end_rates(currency, [
                 (currency_id, month) for _, currency_id, month, *_ in rows
                 if currency_id != currency.id])
         totals = {}
@@ -474,6 +474,25 @@ class SalesSummary(CustomerRecNameMixin, ModelSQL, ModelView):
                     month_totals[3] is None or last_sale > month_totals[3]):
                 month_totals[3] = last_sale
         return totals, missing
+
+
+def _month_end_rates(currency, pairs):
+    """Return the rates that convert amounts of (currency id, month) pairs
+    into currency at the last day of each month, and the missing rates as
+    "CODE date" texts; a pair without a rate is not in the rates."""
+    Currency = Pool().get('currency.currency')
+    rates, missing = {}, []
+    for currency_id, month in sorted(set(pairs)):
+        month_end = month_add(month, 1) - dt.timedelta(days=1)
+        with Transaction().set_context(date=month_end):
+            from_, to = Currency.browse([currency_id, currency.id])
+            if not from_.rate or not to.rate:
+                missing.append('%s %s' % (
+                        (from_ if not from_.rate else to).code,
+                        month_end.isoformat()))
+            else:
+                rates[currency_id, month] = to.rate / from_.rate
+    return rates, missing
 
 
 def _parse_month(value):
