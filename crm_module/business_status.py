@@ -63,6 +63,12 @@ def _number(value):
     return f'{value:f}'
 
 
+def _sales_between(monthly, start, end):
+    "Return the sum of the sales per month of monthly from start to end"
+    return sum((v for m, v in monthly.items() if start <= m <= end),
+        Decimal(0))
+
+
 class BusinessStatus(Model):
     """Monthly business status of the customers whose tier is in the report.
 
@@ -121,20 +127,12 @@ class BusinessStatus(Model):
 
     @classmethod
     def _report_data(cls, month, company_id):
+        """Return the figures of month (the first day of the month) for
+        company_id, as report_data without its access checks"""
         Company = Pool().get('company.company')
         company = Company(company_id)
         month_end = month_add(month, 1) - dt.timedelta(days=1)
-        if month > today().replace(day=1):
-            raise ReportPeriodError(gettext(
-                    'crm_module.msg_business_status_future',
-                    month=month.strftime('%Y-%m')))
-        evaluation = cls._evaluation_in_force(company, month_end)
-        if not evaluation:
-            raise ReportNoFiguresError(gettext(
-                    'crm_module.msg_business_status_no_evaluation',
-                    company=company.rec_name,
-                    month=month.strftime('%Y-%m'),
-                    date=month_end.isoformat()))
+        evaluation = cls._report_evaluation(company, month, month_end)
 
         customers = cls._customers(company, month_end)
         plans = cls._plans(company, month, month_end)
@@ -149,62 +147,18 @@ class BusinessStatus(Model):
         totals = dict.fromkeys(MONEY_FIELDS, Decimal(0))
         totals.update(dict.fromkeys(COUNT_FIELDS, 0))
         rows = []
-        zero = Decimal(0)
-        for (party_id, code, name, tier_code, tier_name,
-                manager) in customers:
+        for customer in customers:
+            party_id = customer[0]
             monthly = sales.get(party_id, {})
-
-            def sales_between(start, end, monthly=monthly):
-                return sum((v for m, v in monthly.items()
-                        if start <= m <= end), zero)
-            row = {
-                'party_code': code,
-                'party_name': name,
-                'tier_code': tier_code,
-                'tier_name': tier_name,
-                'account_manager': manager,
-                'sales_month': monthly.get(month, zero),
-                'sales_previous_month': monthly.get(
-                    month_add(month, -1), zero),
-                'sales_same_month_last_year': monthly.get(
-                    month_add(month, -12), zero),
-                'sales_ytd': sales_between(month.replace(month=1), month),
-                }
-            plan = plans.get(party_id, {})
-            target = plan.get('target')
-            row['plan_start_date'] = plan.get('start_date')
-            row['plan_end_date'] = plan.get('end_date')
-            row['plan_target'] = target
-            row['sales_plan_to_date'] = sales_between(
-                plan['first_month'], month) if target is not None else None
-            row['plan_achievement'] = achievement(
-                row['sales_plan_to_date'], target)
-            row['fluctuation'] = percent_change(
-                row['sales_month'], row['sales_previous_month'])
-            row['fluctuation_year'] = percent_change(
-                row['sales_month'], row['sales_same_month_last_year'])
-            row['new_business'] = plan.get('new_business')
-            row.update(complaints.get(party_id, {}))
-            for name_ in COUNT_FIELDS:
-                row.setdefault(name_, 0)
-            row['visits_done'], row['visits_required'] = visits.get(
-                party_id, (0, 0))
-            for name_ in totals:
-                if row[name_] is not None:
-                    totals[name_] += row[name_]
-            for name_ in MONEY_FIELDS:
-                row[name_] = report_decimal(row[name_], 2)
-            for name_ in ['plan_achievement', 'fluctuation',
-                    'fluctuation_year']:
-                if row[name_] is not None:
-                    row[name_] = str(row[name_])
-            row['trend'] = [{
-                    'month': label,
-                    'sales': report_decimal(monthly.get(m, zero), 2),
-                    } for m, label in trend_months]
-            rows.append(row)
-        for name_ in MONEY_FIELDS:
-            totals[name_] = report_decimal(totals[name_], 2)
+            row = cls._customer_figures(month, customer, monthly,
+                plans.get(party_id, {}), complaints.get(party_id, {}),
+                visits.get(party_id, (0, 0)))
+            for name in totals:
+                if row[name] is not None:
+                    totals[name] += row[name]
+            rows.append(cls._customer_report(row, monthly, trend_months))
+        for name in MONEY_FIELDS:
+            totals[name] = report_decimal(totals[name], 2)
         return {
             'month': month.strftime('%Y-%m'),
             'currency': company.currency.code,
@@ -212,6 +166,85 @@ class BusinessStatus(Model):
             'customers': rows,
             'totals': totals,
             }
+
+    @classmethod
+    def _report_evaluation(cls, company, month, month_end):
+        """Return the name of the evaluation in force at month_end, the end
+        of the month reported.
+
+        A month after the current one raises ReportPeriodError, a month
+        with no evaluation applied by its end ReportNoFiguresError."""
+        if month > today().replace(day=1):
+            raise ReportPeriodError(gettext(
+                    'crm_module.msg_business_status_future',
+                    month=month.strftime('%Y-%m')))
+        evaluation = cls._evaluation_in_force(company, month_end)
+        if not evaluation:
+            raise ReportNoFiguresError(gettext(
+                    'crm_module.msg_business_status_no_evaluation',
+                    company=company.rec_name,
+                    month=month.strftime('%Y-%m'),
+                    date=month_end.isoformat()))
+        return evaluation
+
+    @classmethod
+    def _customer_figures(
+            cls, month, customer, monthly, plan, complaints, visits):
+        """Return the row of customer (as _customers returns it) for month
+        with its figures unformatted, from its sales per month (monthly),
+        its plan, its complaint counts and its visits (done, required)"""
+        _, code, name, tier_code, tier_name, manager = customer
+        row = {
+            'party_code': code,
+            'party_name': name,
+            'tier_code': tier_code,
+            'tier_name': tier_name,
+            'account_manager': manager,
+            'sales_month': monthly.get(month, Decimal(0)),
+            'sales_previous_month': monthly.get(
+                month_add(month, -1), Decimal(0)),
+            'sales_same_month_last_year': monthly.get(
+                month_add(month, -12), Decimal(0)),
+            'sales_ytd': _sales_between(
+                monthly, month.replace(month=1), month),
+            }
+        target = plan.get('target')
+        row['plan_start_date'] = plan.get('start_date')
+        row['plan_end_date'] = plan.get('end_date')
+        row['plan_target'] = target
+        if target is not None:
+            row['sales_plan_to_date'] = _sales_between(
+                monthly, plan['first_month'], month)
+        else:
+            row['sales_plan_to_date'] = None
+        row['plan_achievement'] = achievement(
+            row['sales_plan_to_date'], target)
+        row['fluctuation'] = percent_change(
+            row['sales_month'], row['sales_previous_month'])
+        row['fluctuation_year'] = percent_change(
+            row['sales_month'], row['sales_same_month_last_year'])
+        row['new_business'] = plan.get('new_business')
+        row.update(complaints)
+        for name_ in COUNT_FIELDS:
+            row.setdefault(name_, 0)
+        row['visits_done'], row['visits_required'] = visits
+        return row
+
+    @classmethod
+    def _customer_report(cls, row, monthly, trend_months):
+        """Return row, the figures of a customer, formatted for the report
+        with the trend of its sales per month (monthly) over trend_months
+        (month, label)"""
+        for name in MONEY_FIELDS:
+            row[name] = report_decimal(row[name], 2)
+        for name in ['plan_achievement', 'fluctuation', 'fluctuation_year']:
+            if row[name] is not None:
+                row[name] = str(row[name])
+        row['trend'] = [{
+                'month': label,
+                'sales': report_decimal(monthly.get(m, Decimal(0)), 2),
+                } for m, label in trend_months]
+        return row
 
     @classmethod
     def _evaluation_in_force(cls, company, date):

@@ -130,6 +130,16 @@ def _line_rows(evaluation_id, offset, limit):
 
     The lines are read with SQL: an evaluation may have tens of
     thousands of customers."""
+    Line = Pool().get('crm.evaluation.line')
+    satisfaction = Line.satisfaction.digits[1]
+    lines = [_line_row(row, satisfaction)
+        for row in _line_page(evaluation_id, offset, limit)]
+    return lines, _line_totals(evaluation_id)
+
+
+def _line_page(evaluation_id, offset, limit):
+    """Return the rows of a page of the lines of an evaluation in rank
+    order (lines without rank last) as _line_row reads them"""
     pool = Pool()
     Line = pool.get('crm.evaluation.line')
     Party = pool.get('party.party')
@@ -140,8 +150,6 @@ def _line_rows(evaluation_id, offset, limit):
     proposed = Tier.__table__()
     override = Tier.__table__()
     cursor = Transaction().connection.cursor()
-    where = line.evaluation == evaluation_id
-
     cursor.execute(*line
         .join(party, condition=line.party == party.id)
         .join(current, 'LEFT', condition=line.current_tier == current.id)
@@ -160,64 +168,70 @@ def _line_rows(evaluation_id, offset, limit):
             line.complaint_general, line.complaint_serious,
             line.complaint_very_serious, numeric_text(line.satisfaction),
             current.code, proposed.code, override.code,
-            where=where,
+            where=line.evaluation == evaluation_id,
             order_by=[
                 Case((line.rank == Null, 1), else_=0), line.rank.asc,
                 line.id.asc],
             limit=limit, offset=offset))
+    return cursor.fetchall()
+
+
+def _line_row(row, satisfaction_digits):
+    """Return the report object of a line from its row of _line_page, the
+    satisfaction with satisfaction_digits"""
+    (rank, code, name, revenue, cost, gross_margin, margin_rate,
+        amount_, share, cumulative_share, abc_class, previous_revenue,
+        growth, order_count, last_sale_date, designated, big_customer,
+        general, serious, very_serious, satisfaction, current_tier,
+        proposed_tier, override_tier) = row
     amount, percent = AMOUNT[1], PERCENT[1]
     number = report_number_text
-    satisfaction = Line.satisfaction.digits[1]
-    lines = []
-    for (rank, code, name, revenue, cost, gross_margin, margin_rate,
-            amount_, share, cumulative_share, abc_class,
-            previous_revenue, growth, order_count, last_sale_date,
-            designated, big_customer, general, serious, very_serious,
-            satisfaction_, current_tier, proposed_tier,
-            override_tier) in cursor:
-        tier = override_tier or proposed_tier
-        lines.append({
-                'rank': rank,
-                'party_code': code,
-                'party_name': name,
-                'revenue': number(revenue, amount),
-                'cost': number(cost, amount),
-                'gross_margin': number(gross_margin, amount),
-                'margin_rate': number(margin_rate, percent),
-                'amount': number(amount_, amount),
-                'share': number(share, percent),
-                'cumulative_share': number(
-                    cumulative_share, percent),
-                'abc_class': abc_class or None,
-                'previous_revenue': number(
-                    previous_revenue, amount),
-                'growth': number(growth, percent),
-                'order_count': order_count,
-                'last_sale_date': report_date(last_sale_date),
-                'designated': bool(designated),
-                'big_customer': bool(big_customer),
-                'complaint_general': general,
-                'complaint_serious': serious,
-                'complaint_very_serious': very_serious,
-                'satisfaction': number(
-                    satisfaction_, satisfaction),
-                'current_tier': current_tier,
-                'proposed_tier': proposed_tier,
-                'override_tier': override_tier,
-                'tier': tier,
-                'changed': tier != current_tier,
-                })
+    tier = override_tier or proposed_tier
+    return {
+        'rank': rank,
+        'party_code': code,
+        'party_name': name,
+        'revenue': number(revenue, amount),
+        'cost': number(cost, amount),
+        'gross_margin': number(gross_margin, amount),
+        'margin_rate': number(margin_rate, percent),
+        'amount': number(amount_, amount),
+        'share': number(share, percent),
+        'cumulative_share': number(cumulative_share, percent),
+        'abc_class': abc_class or None,
+        'previous_revenue': number(previous_revenue, amount),
+        'growth': number(growth, percent),
+        'order_count': order_count,
+        'last_sale_date': report_date(last_sale_date),
+        'designated': bool(designated),
+        'big_customer': bool(big_customer),
+        'complaint_general': general,
+        'complaint_serious': serious,
+        'complaint_very_serious': very_serious,
+        'satisfaction': number(satisfaction, satisfaction_digits),
+        'current_tier': current_tier,
+        'proposed_tier': proposed_tier,
+        'override_tier': override_tier,
+        'tier': tier,
+        'changed': tier != current_tier,
+        }
 
+
+def _line_totals(evaluation_id):
+    "Return the totals of all the lines of an evaluation"
+    Line = Pool().get('crm.evaluation.line')
+    line = Line.__table__()
+    cursor = Transaction().connection.cursor()
     cursor.execute(*line.select(
             exact_sum(line.revenue), exact_sum(line.cost),
             exact_sum(line.gross_margin), Sum(line.order_count),
-            where=where))
+            where=line.evaluation == evaluation_id))
     revenue, cost, gross_margin, order_count = cursor.fetchone()
-    totals = {
+    amount = AMOUNT[1]
+    return {
         'revenue': report_decimal(from_exact_sum(revenue), amount),
         'cost': report_decimal(from_exact_sum(cost), amount),
         'gross_margin': report_decimal(
             from_exact_sum(gross_margin), amount),
         'order_count': int(order_count or 0),
         }
-    return lines, totals

@@ -24,13 +24,37 @@ def report_compliance(from_date, to_date):
     Employee = pool.get('company.employee')
     check_report_access([Model.__name__
             for Model in [Compliance, Party, Tier, Employee, Manager]])
+    manager_rows = _manager_rows(from_date, to_date)
+    customers = _customer_rows(from_date, to_date)
+    required = sum(c['required'] for c in customers)
+    done = sum(c['done'] for c in customers)
+    return {
+        'from': from_date.isoformat(),
+        'to': to_date.isoformat(),
+        'managers': manager_rows,
+        'customers': customers,
+        'totals': {
+            'required': required,
+            'done': done,
+            'rate': report_decimal(
+                achieved_percent(done, required), Manager.rate.digits[1]),
+            },
+        }
+
+
+def _manager_rows(from_date, to_date):
+    """Return the report objects of the account managers with their
+    figures from from_date to to_date, by name"""
+    pool = Pool()
+    Manager = pool.get('crm.visit.compliance.manager')
+    Employee = pool.get('company.employee')
     with Transaction().set_context(from_date=from_date, to_date=to_date):
         managers = Manager.search([])
         figures = Manager.get_compliance(
             managers, ['required', 'done', 'rate'])
     names = {e.id: e.rec_name
         for e in Employee.browse([m.employee.id for m in managers])}
-    manager_rows = sorted(({
+    return sorted(({
                 'employee': names[m.employee.id],
                 'customers': m.customers,
                 'required': figures['required'][m.id],
@@ -40,6 +64,15 @@ def report_compliance(from_date, to_date):
                 } for m in managers),
         key=lambda r: r['employee'])
 
+
+def _customer_rows(from_date, to_date):
+    """Return the report objects of each customer and required level with
+    its figures from from_date to to_date, by party code and level"""
+    pool = Pool()
+    Compliance = pool.get('crm.visit.compliance')
+    Party = pool.get('party.party')
+    Tier = pool.get('crm.tier')
+    Employee = pool.get('company.employee')
     query = Compliance.table_query()
     party = Party.__table__()
     tier = Tier.__table__()
@@ -83,17 +116,4 @@ def report_compliance(from_date, to_date):
                 'required': required,
                 'done': done,
                 })
-    required = sum(c['required'] for c in customers)
-    done = sum(c['done'] for c in customers)
-    return {
-        'from': from_date.isoformat(),
-        'to': to_date.isoformat(),
-        'managers': manager_rows,
-        'customers': customers,
-        'totals': {
-            'required': required,
-            'done': done,
-            'rate': report_decimal(
-                achieved_percent(done, required), Manager.rate.digits[1]),
-            },
-        }
+    return customers
