@@ -101,6 +101,7 @@ class Customer:
     first: int  # index of the first month with sales
     strategic: bool = False
     high_standing: bool = False
+    standing: str = "other"
 
 
 def make_customers(count, months, period_months, seed):
@@ -146,6 +147,13 @@ def make_customers(count, months, period_months, seed):
         customer.strategic = True
     for customer in rng.sample(customers, min(5, len(customers))):
         customer.high_standing = True
+    # The elevator-parts tiers ask an industry standing: most of the large
+    # customers lead their industry, the next ones are of medium level.
+    for rank, customer in enumerate(by_size):
+        if rank < len(by_size) // 100:
+            customer.standing = "leading" if rank % 4 else "medium"
+        elif rank < len(by_size) // 10:
+            customer.standing = "medium" if rank % 3 else "other"
     return customers
 
 
@@ -413,8 +421,7 @@ def insert_parties(pool, customers, user):
         party.code_alnum,
         party.code_digit,
         party.active,
-        party.crm_strategic,
-        party.crm_strategic_reason,
+        party.crm_industry_standing,
         party.crm_high_standing,
         party.crm_high_standing_reason,
         party.create_uid,
@@ -428,8 +435,7 @@ def insert_parties(pool, customers, user):
                 c.code,
                 int(c.code[1:]),
                 True,
-                c.strategic,
-                "Long-term partner" if c.strategic else None,
+                c.standing,
                 c.high_standing,
                 "Industry leader" if c.high_standing else None,
                 user,
@@ -440,7 +446,31 @@ def insert_parties(pool, customers, user):
         cursor.execute(*party.insert(columns, values))
     codes = {c.code for c in customers}
     cursor.execute(*party.select(party.code, party.id))
-    return {code: id_ for code, id_ in cursor if code in codes}
+    ids = {code: id_ for code, id_ in cursor if code in codes}
+    # the designated strategic partners, as Change Classification gives it
+    Qualification = pool.get("crm.qualification")
+    given = pool.get("crm.party.qualification").__table__()
+    (designated,) = Qualification.search([("code", "=", "designated_strategic")])
+    rows = [
+        [ids[c.code], designated.id, END_MONTH, "Long-term partner", user, now]
+        for c in customers
+        if c.strategic
+    ]
+    if rows:
+        cursor.execute(
+            *given.insert(
+                [
+                    given.party,
+                    given.qualification,
+                    given.date,
+                    given.reason,
+                    given.create_uid,
+                    given.create_date,
+                ],
+                rows,
+            )
+        )
+    return ids
 
 
 def transaction(database, user, context=None, readonly=False):
@@ -721,7 +751,7 @@ def run(args, target):
     phases = Phases()
     phases.wrap(Evaluation, "_get_foreign_totals", "_get_foreign_totals")
     phases.wrap(Evaluation, "_get_unmatched_revenue", "_get_unmatched_revenue")
-    phases.wrap(Evaluation, "_get_tiers", "_get_tiers")
+    phases.wrap(Evaluation, "_ranked_figures", "_ranked_figures")
     phases.wrap(Line, "delete_raw", "line.delete_raw")
     phases.wrap(Line, "search", "line.search")
     phases.wrap(Line, "check_overrides", "line.check_overrides")

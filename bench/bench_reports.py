@@ -163,9 +163,28 @@ def build_erp(args, target):
         wanted = max(args.status_customers - designated, 1)
         threshold = amounts[min(wanted, len(amounts)) - 1]
         tiers = {t.code: t for t in Tier.search([("company", "=", company_id)])}
-        Tier.write([tiers["major"]], {"min_amount": (threshold / 2).quantize(cent)})
-        Tier.write([tiers["key"]], {"min_amount": threshold, "min_share": None})
-    log(f"key tier from {threshold:,} CNY a year (share rule off)")
+        # revenue alone: the benchmark's customers have no industry standing
+        for code, value in [("key", threshold), ("major", threshold / 2)]:
+            Tier.write(
+                [tiers[code]],
+                {
+                    "criteria": [
+                        ("delete", [c.id for c in tiers[code].criteria]),
+                        (
+                            "create",
+                            [
+                                {
+                                    "kind": "measure",
+                                    "measure": "revenue",
+                                    "operator": ">=",
+                                    "value": value.quantize(cent),
+                                }
+                            ],
+                        ),
+                    ]
+                },
+            )
+    log(f"key tier from {threshold:,} CNY a year of revenue alone")
 
     with transaction(database, user, context):
         (evaluation,) = Evaluation.create(

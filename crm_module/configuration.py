@@ -19,7 +19,8 @@ MEASURES = [
     ]
 EVALUATION_FIELDS = {
     'period_type', 'measure', 'evaluation_month', 'resident_threshold',
-    'big_customer_threshold', 'abc_a_share', 'abc_b_share'}
+    'big_customer_threshold', 'abc_a_share', 'abc_b_share',
+    'strategic_target_min', 'strategic_target_max'}
 COMPLAINT_FIELDS = {
     'complaint_sequence', 'complaint_receiving_department',
     'complaint_supervising_department', 'complaint_risk_hours',
@@ -48,7 +49,20 @@ class Configuration(ModelSingleton, ModelSQL, ModelView, CompanyMultiValueMixin)
             help="The 12 months whose sales an evaluation measures."))
     measure = fields.MultiValue(fields.Selection(
             MEASURES, "Contribution Measure",
-            help="What tier thresholds, shares and ranks are computed on."))
+            help="What the contribution, its share, the rank, the "
+            "cumulative share and the ABC class are computed on: gross "
+            "margin by default, as the rulebooks judge a customer mainly "
+            "by its profit contribution. Each tier criterion names its "
+            "own measure."))
+    strategic_target_min = fields.MultiValue(fields.Integer(
+            "Strategic Partners From",
+            help="The fewest customers the highest tier aims at (the "
+            "rulebook's 3 to 5 strategic partners); an evaluation that "
+            "proposes fewer says so."))
+    strategic_target_max = fields.MultiValue(fields.Integer(
+            "Strategic Partners To",
+            help="The most customers the highest tier aims at; an "
+            "evaluation that proposes more says so."))
     evaluation_month = fields.MultiValue(fields.Integer(
             "Evaluation Month",
             help="The month (1-12) in which the scheduled action prepares "
@@ -60,7 +74,9 @@ class Configuration(ModelSingleton, ModelSQL, ModelView, CompanyMultiValueMixin)
     big_customer_threshold = fields.MultiValue(fields.Numeric(
             "Big Customer Threshold", digits=(16, 2),
             help="Average annual contribution over the evaluated and the "
-            "previous period above which a customer is a big customer."))
+            "previous period above which a customer is a big customer. The "
+            "rulebook leaves the number blank: the shipped 10,000,000 is the "
+            "product's."))
     abc_a_share = fields.MultiValue(fields.Numeric(
             "Class A Cumulative Share %", digits=(5, 2),
             help="Customers making up this cumulative share of the company "
@@ -172,6 +188,16 @@ class Configuration(ModelSingleton, ModelSQL, ModelView, CompanyMultiValueMixin)
         return cls.multivalue_model('measure').default_measure()
 
     @classmethod
+    def default_strategic_target_min(cls, **pattern):
+        return cls.multivalue_model(
+            'strategic_target_min').default_strategic_target_min()
+
+    @classmethod
+    def default_strategic_target_max(cls, **pattern):
+        return cls.multivalue_model(
+            'strategic_target_max').default_strategic_target_max()
+
+    @classmethod
     def default_evaluation_month(cls, **pattern):
         return cls.multivalue_model(
             'evaluation_month').default_evaluation_month()
@@ -208,6 +234,16 @@ class ConfigurationEvaluation(ModelSQL, CompanyValueMixin):
         "Big Customer Threshold", digits=(16, 2))
     abc_a_share = fields.Numeric("Class A Cumulative Share %", digits=(5, 2))
     abc_b_share = fields.Numeric("Class B Cumulative Share %", digits=(5, 2))
+    strategic_target_min = fields.Integer("Strategic Partners From")
+    strategic_target_max = fields.Integer("Strategic Partners To")
+
+    @classmethod
+    def default_strategic_target_min(cls):
+        return 3
+
+    @classmethod
+    def default_strategic_target_max(cls):
+        return 5
 
     @classmethod
     def default_period_type(cls):
@@ -215,7 +251,7 @@ class ConfigurationEvaluation(ModelSQL, CompanyValueMixin):
 
     @classmethod
     def default_measure(cls):
-        return 'revenue'
+        return 'margin'
 
     @classmethod
     def default_evaluation_month(cls):
@@ -256,6 +292,16 @@ class ConfigurationEvaluation(ModelSQL, CompanyValueMixin):
             raise ConfigurationValidationError(gettext(
                     'crm_module.msg_configuration_month',
                     month=self.evaluation_month))
+        low, high = self.strategic_target_min, self.strategic_target_max
+        for value in [low, high]:
+            if value is not None and value < 0:
+                raise ConfigurationValidationError(gettext(
+                        'crm_module.msg_configuration_negative',
+                        field=self.__names__('strategic_target_min')['field']))
+        if low is not None and high is not None and low > high:
+            raise ConfigurationValidationError(gettext(
+                    'crm_module.msg_configuration_strategic_target',
+                    low=low, high=high))
         a, b = self.abc_a_share, self.abc_b_share
         if a is not None and b is not None and not (0 < a <= b <= 100):
             raise ConfigurationValidationError(gettext(

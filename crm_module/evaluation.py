@@ -1,12 +1,13 @@
 import datetime as dt
+import operator
 from collections import defaultdict
 from decimal import Decimal
 
 from sql import Cast, Literal, Null, Union, Values, Window
 from sql.aggregate import Count, Max, Sum
-from sql.functions import Rank
-from sql.operators import Pos
 from sql.conditionals import Case, Coalesce
+from sql.functions import Rank
+from sql.operators import And, Concat, Exists, Or, Pos
 
 from trytond import backend
 from trytond.i18n import gettext
@@ -25,6 +26,8 @@ from .configuration import MEASURES, PERIOD_TYPES
 from .exceptions import (
     EvaluationOverrideError, EvaluationPeriodError, MissingRateError,
     WorkflowStateError)
+from .classification import qualified_sql
+from .tier import STANDING_RANK, STANDINGS
 from .workflow import (
     WorkflowGuardMixin, guarded_transition, stamp, stamp_fields, state_in,
     unstamp)
@@ -104,6 +107,12 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
         "Class B Cumulative Share %", digits=(5, 2), readonly=True)
     customer_count = fields.Function(
         fields.Integer("Customers"), 'get_counts')
+    target_note = fields.Function(
+        fields.Char(
+            "Strategic Target",
+            help="Says when the evaluation proposes fewer or more customers "
+            "for the highest tier than the configured target."),
+        'get_target_note')
     change_count = fields.Function(
         fields.Integer("Tier Changes"), 'get_counts')
     computed_by = fields.Many2One('res.user', "Computed By", readonly=True)
@@ -253,6 +262,37 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
         return result
 
     @property
+    def highest_tier(self):
+        "The company's highest tier for customers with sales"
+        Tier = Pool().get('crm.tier')
+        tiers, _ = Tier.ladder(self.company)
+        return tiers[0] if len(tiers) > 1 else None
+
+    def get_target_note(self, name):
+        pool = Pool()
+        Configuration = pool.get('crm.configuration')
+        Line = pool.get('crm.evaluation.line')
+        highest = self.highest_tier
+        if self.state in {'draft', 'cancelled'} or highest is None:
+            return None
+        config = Configuration(1)
+        low = config.get_multivalue(
+            'strategic_target_min', company=self.company.id)
+        high = config.get_multivalue(
+            'strategic_target_max', company=self.company.id)
+        count = Line.search_count([
+                ('evaluation', '=', self.id),
+                ('tier', '=', highest.id),
+                ])
+        if ((low is not None and count < low)
+                or (high is not None and count > high)):
+            return gettext('crm_module.msg_evaluation_strategic_target',
+                count=count, tier=highest.rec_name,
+                low=low if low is not None else '-',
+                high=high if high is not None else '-')
+        return None
+
+    @property
     def months(self):
         return ((self.end_date.year - self.start_date.year) * 12
             + self.end_date.month - self.start_date.month + 1)
@@ -372,13 +412,6 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     def cancel(cls, evaluations):
         pass
 
-    def _get_tiers(self):
-        "Return the company's tiers, highest first"
-        Tier = Pool().get('crm.tier')
-        return Tier.search([
-                ('company', '=', self.company.id),
-                ], order=[('sequence', 'ASC NULLS FIRST'), ('id', 'ASC')])
-
     def _get_foreign_totals(self):
         """Return per party (None for unmatched customers) the totals of the
         summaries in other currencies than the company's, in company
@@ -491,12 +524,12 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
 
         Figures are summed in whole cents so that they are exact on every
         backend; the ranking, the cumulative share and the proposed tiers
-        are window functions and a CASE over the configured tier ladder.
+        are window functions and a CASE over the tiers' criteria.
         """
         pool = Pool()
         Line = pool.get('crm.evaluation.line')
-        Party = pool.get('party.party')
         Configuration = pool.get('crm.configuration')
+        Tier = pool.get('crm.tier')
         transaction = Transaction()
         cursor = transaction.connection.cursor()
         config = Configuration(1)
@@ -505,27 +538,51 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
         def setting(name):
             return config.get_multivalue(name, company=company_id)
 
-        abc_a, abc_b = setting('abc_a_share'), setting('abc_b_share')
-        resident_threshold = setting('resident_threshold')
-        big_threshold = setting('big_customer_threshold')
-
-        tiers = self._get_tiers()
-        designated = next((t for t in tiers if t.designated_only), None)
-        no_sales = next((t for t in tiers if t.no_sales), None)
-        computed = [t for t in tiers if t.computed]
-        if not no_sales:
+        tiers, prospects = Tier.ladder(self.company)
+        if not tiers:
             raise EvaluationPeriodError(gettext(
                     'crm_module.msg_evaluation_no_sales_tier',
                     evaluation=self.rec_name))
 
         prepare_cents()
         foreign = self._get_foreign_totals()
-        totals = self._get_totals_query(foreign)
-        party = Party.__table__()
-        zero = Literal(0)
+        ranked = self._ranked_figures(foreign)
+        rules = _TierRules(ranked, tiers, prospects)
+        values = self._line_values(
+            ranked, rules, setting('abc_a_share'), setting('abc_b_share'),
+            setting('big_customer_threshold'))
+        line = Line.__table__()
+        Line.delete_raw([self.id])
+        cursor.execute(*line.insert(
+                [getattr(line, n) for n in values],
+                ranked.select(*values.values())))
 
-        # The parties evaluated: those with sales in either period and
-        # those that already have a tier or a designation.
+        cursor.execute(*line.select(
+                exact_sum(line.revenue), exact_sum(line.gross_margin),
+                where=(line.evaluation == self.id)
+                & (cents(line.revenue) > Literal(0))))
+        company_revenue, company_margin = cursor.fetchone()
+        return {
+            'company_revenue': from_exact_sum(company_revenue),
+            'company_margin': from_exact_sum(company_margin),
+            'unmatched_revenue': self._get_unmatched_revenue(foreign),
+            'resident_threshold': setting('resident_threshold'),
+            'big_customer_threshold': setting('big_customer_threshold'),
+            'abc_a_share': setting('abc_a_share'),
+            'abc_b_share': setting('abc_b_share'),
+            }
+
+    def _evaluated_figures(self, foreign):
+        """Return the query of the parties evaluated, with their figures in
+        cents: those with sales in either period, a tier, a qualification
+        of the company or marked as prospects"""
+        pool = Pool()
+        Party = pool.get('party.party')
+        Summary = pool.get('crm.sales.summary')
+        party = Party.__table__()
+        summary = Summary.__table__()
+        totals = self._get_totals_query(foreign)
+        zero = Literal(0)
         revenue = Coalesce(totals.revenue, zero)
         cost = Coalesce(totals.cost, zero)
         previous_revenue = Coalesce(totals.both_revenue, zero) - revenue
@@ -535,13 +592,25 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
                 revenue - cost, previous_revenue - previous_cost)
         else:
             amount, previous_amount = revenue, previous_revenue
-        figures = party.join(totals, 'LEFT',
+        # a former customer bought from the company at some time before
+        # the end of the period
+        bought = Exists(summary.select(summary.id,
+                where=(summary.party == party.id)
+                & (summary.company == self.company.id)
+                & (summary.month <= self.end_date)))
+        qualified = qualified_sql(party.id, self.company.id)
+        prospect = Coalesce(party.crm_prospect, Literal(False))
+        return party.join(totals, 'LEFT',
             condition=totals.party == party.id).select(
             party.id.as_('party'),
             party.crm_tier.as_('current_tier'),
-            Coalesce(party.crm_strategic, Literal(False)).as_('designated'),
+            qualified_sql(party.id, self.company.id, 'designated_strategic').as_(
+                'designated'),
             Coalesce(party.crm_high_standing, Literal(False)).as_(
                 'high_standing'),
+            Coalesce(party.crm_industry_standing, 'other').as_('standing'),
+            prospect.as_('prospect'),
+            bought.as_('bought'),
             revenue.as_('revenue'),
             cost.as_('cost'),
             amount.as_('amount'),
@@ -550,68 +619,55 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
             Coalesce(totals.order_count, zero).as_('order_count'),
             totals.last_sale_date.as_('last_sale_date'),
             where=(totals.party != Null) | (party.crm_tier != Null)
-            | (party.crm_strategic == Literal(True)))
+            | (prospect == Literal(True)) | qualified)
 
-        # Rank and cumulative share among the positive contributions.
+    def _ranked_figures(self, foreign):
+        """Return the evaluated figures with the rank and cumulative
+        contribution among the positive contributions and the company
+        totals of the measure, of revenue and of gross margin"""
+        figures = self._evaluated_figures(foreign)
+        zero = Literal(0)
         positive = figures.amount > zero
         ranking = Window([positive], order_by=[figures.amount.desc])
         running = Window([positive],
             order_by=[figures.amount.desc, figures.party.asc],
             frame='ROWS', start=None, end=0)
-        positive_amount = Case((positive, figures.amount), else_=zero)
-        ranked = figures.select(
+        everyone = Window([])
+        selling = figures.revenue > zero
+        return figures.select(
             *(getattr(figures, c) for c in [
                     'party', 'current_tier', 'designated', 'high_standing',
-                    'revenue', 'cost', 'amount', 'previous_revenue',
-                    'previous_amount', 'order_count', 'last_sale_date']),
+                    'standing', 'prospect', 'bought', 'revenue', 'cost',
+                    'amount', 'previous_revenue', 'previous_amount',
+                    'order_count', 'last_sale_date']),
             Case((positive, Rank(window=ranking))).as_('rank'),
             Case((positive, Sum(figures.amount, window=running))).as_(
                 'cumulative'),
-            Sum(positive_amount, window=Window([])).as_('company_amount'))
+            Sum(Case((positive, figures.amount), else_=zero),
+                window=everyone).as_('company_amount'),
+            Sum(Case((selling, figures.revenue), else_=zero),
+                window=everyone).as_('company_revenue'),
+            Sum(Case((selling, figures.revenue - figures.cost), else_=zero),
+                window=everyone).as_('company_margin'))
 
-        r = ranked
+    def _line_values(self, r, rules, abc_a, abc_b, big_threshold):
+        "Return the columns of the lines and their SQL expressions"
+        transaction = Transaction()
+        zero = Literal(0)
         company_amount = r.company_amount
-
-        def hundredths(value):
-            "A configured amount or percentage in whole hundredths"
-            return Literal(int(value * 100))
-
-        def share_above(value):
-            "amount * 100 / company amount > value, in exact integers"
-            return ((numeric(r.amount) * 10000)
-                > (hundredths(value) * numeric(company_amount)))
 
         def before_below(value):
             "cumulative share before the party < value"
             return ((numeric(r.cumulative - r.amount) * 10000)
-                < (hundredths(value) * numeric(company_amount)))
+                < (_hundredths(value) * numeric(company_amount)))
 
-        ladder = []
-        for tier in computed:
-            if tier.min_amount is None and tier.min_share is None:
-                ladder.append((Literal(True), tier.id))
-                break
-            condition = Literal(False)
-            if tier.min_amount is not None:
-                condition |= r.amount >= hundredths(tier.min_amount)
-            if tier.min_share is not None:
-                condition |= (company_amount > zero) & share_above(
-                    tier.min_share)
-            ladder.append((condition, tier.id))
-        proposed = []
-        if designated:
-            proposed.append((r.designated == Literal(True), designated.id))
-        proposed.append((r.revenue <= zero, no_sales.id))
-        proposed.extend(ladder)
         if big_threshold is not None:
             big = (r.high_standing == Literal(True)) | (
                 (r.amount + r.previous_amount)
-                > hundredths(big_threshold) * 2)
+                > _hundredths(big_threshold) * 2)
         else:
             big = r.high_standing == Literal(True)
-
-        line = Line.__table__()
-        values = {
+        return {
             'evaluation': Literal(self.id),
             'party': r.party,
             'revenue': cents_to_amount(r.revenue),
@@ -639,32 +695,17 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
             'last_sale_date': r.last_sale_date,
             'designated': r.designated,
             'big_customer': big,
+            'industry_standing': r.standing,
+            'prospect': rules.prospect,
+            'lapsed': rules.lapsed,
+            'met_criteria': rules.met,
             'current_tier': r.current_tier,
-            'proposed_tier': Case(*proposed, else_=no_sales.id),
+            'proposed_tier': rules.proposed,
             'complaint_general': zero,
             'complaint_serious': zero,
             'complaint_very_serious': zero,
             'create_uid': Literal(transaction.user),
             'create_date': Literal(dt.datetime.now()),
-            }
-        Line.delete_raw([self.id])
-        cursor.execute(*line.insert(
-                [getattr(line, n) for n in values],
-                ranked.select(*values.values())))
-
-        cursor.execute(*line.select(
-                exact_sum(line.revenue), exact_sum(line.gross_margin),
-                where=(line.evaluation == self.id)
-                & (cents(line.revenue) > zero)))
-        company_revenue, company_margin = cursor.fetchone()
-        return {
-            'company_revenue': from_exact_sum(company_revenue),
-            'company_margin': from_exact_sum(company_margin),
-            'unmatched_revenue': self._get_unmatched_revenue(foreign),
-            'resident_threshold': resident_threshold,
-            'big_customer_threshold': big_threshold,
-            'abc_a_share': abc_a,
-            'abc_b_share': abc_b,
             }
 
     def _compute_complaint_figures(self):
@@ -747,7 +788,7 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
                     Coalesce(line.override_reason, default_reason),
                     Literal(user), Literal(now),
                     where=(line.evaluation == self.id)
-                    & ((party.crm_tier == Null) | (party.crm_tier != final)))))
+                    & (Coalesce(party.crm_tier, -1) != Coalesce(final, -1)))))
 
         changed = history.select(history.party,
             where=history.evaluation == self.id)
@@ -853,8 +894,26 @@ class EvaluationLine(CustomerRecNameMixin, ModelSQL, ModelView):
     last_sale_date = fields.Date("Last Sale", readonly=True)
     designated = fields.Boolean(
         "Designated Strategic", readonly=True,
-        help="Designated strategic by management when computed.")
+        help="Had the qualification designated strategic when computed.")
     big_customer = fields.Boolean("Big Customer", readonly=True)
+    industry_standing = fields.Selection(
+        [(None, ""), *STANDINGS], "Industry Standing", readonly=True,
+        help="The customer's industry standing when computed.")
+    prospect = fields.Boolean(
+        "Prospect", readonly=True,
+        help="A prospect that has not bought: it gets the prospects' tier.")
+    lapsed = fields.Boolean(
+        "Lapsed", readonly=True,
+        help="A former customer without sales in the period: it falls to "
+        "the lowest tier for customers with sales and is to be contacted "
+        "again.")
+    met_criteria = fields.Char("Met Criteria IDs", readonly=True)
+    criteria_met = fields.Function(
+        fields.Char(
+            "Criteria Met",
+            help="Why the tier is proposed: the criteria of the proposed "
+            "tier that the customer met."),
+        'get_criteria_met')
     complaint_general = fields.Integer(
         "General Complaints", readonly=True)
     complaint_serious = fields.Integer(
@@ -953,7 +1012,7 @@ class EvaluationLine(CustomerRecNameMixin, ModelSQL, ModelView):
     def _changed_condition(cls, line):
         "The SQL condition of the lines whose final tier is another"
         final = Coalesce(line.override_tier, line.proposed_tier)
-        return (line.current_tier == Null) | (line.current_tier != final)
+        return Coalesce(line.current_tier, -1) != Coalesce(final, -1)
 
     @classmethod
     def search_changed(cls, name, clause):
@@ -965,10 +1024,30 @@ class EvaluationLine(CustomerRecNameMixin, ModelSQL, ModelView):
         wanted = (operator == '=') == bool(value)
         return [('id', 'in' if wanted else 'not in', query)]
 
+    def get_criteria_met(self, name):
+        tier = self.proposed_tier
+        if self.lapsed:
+            return gettext('crm_module.msg_evaluation_lapsed')
+        if self.prospect:
+            return gettext('crm_module.msg_evaluation_prospect')
+        if tier is None:
+            return ''
+        met = {int(i) for i in (self.met_criteria or '').split(',') if i}
+        criteria = [c for c in tier.criteria if c.id in met]
+        if not tier.criteria:
+            return gettext('crm_module.msg_tier_no_criteria')
+        separator = gettext(
+            'crm_module.msg_tier_criteria_and' if tier.combination == 'all'
+            else 'crm_module.msg_tier_criteria_or')
+        return separator.join(c.rec_name for c in criteria)
+
     def get_resident_required(self, name):
+        """A customer of the highest tier whose annual sales reach the
+        resident representative threshold (以上 includes the number)"""
         threshold = self.evaluation.resident_threshold
-        return bool(self.tier and self.tier.designated_only
-            and threshold is not None and self.revenue > threshold)
+        highest = self.evaluation.highest_tier
+        return bool(self.tier and self.tier == highest
+            and threshold is not None and self.revenue >= threshold)
 
     @classmethod
     def validate_fields(cls, lines, field_names):
@@ -1026,3 +1105,73 @@ class EvaluationLine(CustomerRecNameMixin, ModelSQL, ModelView):
                 evaluation_ids, backend.MAX_QUERY_PARAMS):
             cursor.execute(*table.delete(
                     where=table.evaluation.in_(list(sub_ids))))
+
+
+def _hundredths(value):
+    "A configured amount or percentage in whole hundredths"
+    return Literal(int(value * 100))
+
+
+class _TierRules:
+    """The proposed tier of the ranked figures r as SQL, from the tiers'
+    criteria: the tiers for customers with sales are tried highest first
+    and the lowest takes every other customer with sales and the former
+    customers (lapsed); prospects that never bought get the prospects'
+    tier; other parties no tier"""
+
+    def __init__(self, r, tiers, prospects):
+        self.r = r
+        zero = Literal(0)
+        *ruled, lowest = tiers
+        conditions = [(self._tier(t), t) for t in ruled]
+        selling = r.revenue > zero
+        former = r.bought == Literal(True)
+        cases = [(c, Literal(t.id)) for c, t in conditions]
+        cases.append((selling, Literal(lowest.id)))
+        cases.append((former, Literal(lowest.id)))
+        prospect = (r.prospect == Literal(True)) & ~former
+        if prospects:
+            cases.append((prospect, Literal(prospects.id)))
+        self.proposed = Case(*cases, else_=Null)
+        not_ruled = [(c, Literal(False)) for c, _ in conditions]
+        self.lapsed = Case(*not_ruled, (selling, Literal(False)),
+            (former, Literal(True)), else_=Literal(False))
+        self.prospect = Case((prospect, Literal(True)),
+            else_=Literal(False))
+        met = [Case((self._criterion(c), Literal('%s,' % c.id)),
+                else_=Literal(''))
+            for t in ruled for c in t.criteria]
+        self.met = Literal(',')
+        for flag in met:
+            self.met = Concat(self.met, flag)
+
+    def _tier(self, tier):
+        conditions = [self._criterion(c) for c in tier.criteria]
+        if tier.combination == 'any':
+            return Or(conditions)
+        return And(conditions)
+
+    def _criterion(self, criterion):
+        r = self.r
+        zero = Literal(0)
+        if criterion.kind == 'standing':
+            levels = [code for code, _ in STANDINGS[
+                    :STANDING_RANK[criterion.standing] + 1]]
+            return r.standing.in_(levels)
+        if criterion.kind == 'qualification':
+            return qualified_sql(r.party, criterion.qualification.company.id,
+                criterion.qualification.code)
+        figure, total = {
+            'revenue': (r.revenue, None),
+            'margin': (r.revenue - r.cost, None),
+            'revenue_share': (r.revenue, r.company_revenue),
+            'margin_share': (r.revenue - r.cost, r.company_margin),
+            }[criterion.measure]
+        compare = (operator.ge if criterion.operator == '>='
+            else operator.gt)
+        value = _hundredths(criterion.value)
+        if total is None:
+            return compare(figure, value)
+        # figure * 100 / total op value, in exact integers
+        return (total > zero) & compare(
+            numeric(figure) * 10000, value * numeric(total))

@@ -109,3 +109,11 @@ class ReportPeriodError(UserError):
 
 class ReportNoFiguresError(UserError):
     pass
+
+
+class ClassificationError(ValidationError):
+    pass
+
+
+class PresetError(ValidationError):
+    pass

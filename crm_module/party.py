@@ -3,14 +3,18 @@ from sql.aggregate import Count
 
 from trytond import backend
 from trytond.i18n import gettext
-from trytond.model import Index, fields
+from trytond.model import Index, ModelView, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Bool, Eval
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
+from .classification import change_classification
+from .clock import add_interval, today
 from .evaluation import ABC_CLASSES, AMOUNT, PERCENT
-from .exceptions import PartyDesignationError
+from .exceptions import ClassificationError
+from .tier import STANDINGS
+from .workflow import in_workflow
 
 # Figures shown on the party come from the line of the last applied
 # evaluation: (party field, line field, field class, extra arguments).
@@ -37,16 +41,52 @@ class Party(metaclass=PoolMeta):
         'crm.tier', "Customer Tier", readonly=True, ondelete='RESTRICT',
         help="Set by applying an approved evaluation.")
     crm_tier_since = fields.Date("Tier Since", readonly=True)
-    crm_strategic = fields.Boolean(
-        "Designated Strategic",
-        help="Designated by management as a long-term partner of strategic "
-        "importance; evaluations never demote such a customer.")
-    crm_strategic_reason = fields.Text(
-        "Designation Reason",
+    crm_industry_standing = fields.Selection(
+        STANDINGS, "Industry Standing", readonly=True,
+        help="The size and brand standing of the customer in its industry, "
+        "which tier criteria can ask; changed by a CRM manager with a "
+        "reason (Change Classification).")
+    crm_qualifications = fields.One2Many(
+        'crm.party.qualification', 'party', "Qualifications", readonly=True,
+        help="What a CRM manager recognised in the customer (designated "
+        "strategic, long-term cooperation...), which tier criteria can ask.")
+    crm_classification_history = fields.One2Many(
+        'crm.party.classification', 'party', "Classification History",
+        readonly=True)
+    crm_prospect = fields.Boolean(
+        "Prospect",
+        help="A party with intent or potential value that has not bought "
+        "yet: the evaluation gives it the prospects' tier and the account "
+        "manager a follow-up reminder. Parties that never bought and are "
+        "not prospects get no tier.")
+    crm_prospect_source = fields.Char(
+        "Prospect Source",
         states={
-            'invisible': ~Eval('crm_strategic'),
-            'required': Bool(Eval('crm_strategic')),
+            'invisible': ~Eval('crm_prospect'),
+            },
+        help="Where the prospect came from (fair, referral, web...).")
+    crm_prospect_date = fields.Date(
+        "Prospect Since", readonly=True,
+        states={
+            'invisible': ~Eval('crm_prospect'),
             })
+    crm_prospect_by = fields.Many2One(
+        'res.user', "Marked By", readonly=True,
+        states={
+            'invisible': ~Eval('crm_prospect'),
+            })
+    crm_department = fields.Many2One(
+        'crm.department', "Owning Department", ondelete='RESTRICT',
+        help="The business department that manages the customer and keeps "
+        "its base data up to date.")
+    crm_reviewed_on = fields.Date(
+        "Data Last Reviewed",
+        help="The day the customer's base data was last checked; a reminder "
+        "tells the account manager when the tier's review interval has "
+        "passed.")
+    crm_review_due = fields.Function(
+        fields.Date("Data Review Due"), 'get_crm_review_due',
+        searcher='search_crm_review_due')
     crm_account_manager = fields.Many2One(
         'company.employee', "Key Account Manager",
         help="The employee responsible for the whole relationship.")
@@ -96,8 +136,18 @@ class Party(metaclass=PoolMeta):
             "above the big customer threshold in the last evaluation."),
         'get_crm_big_customer')
     crm_resident_required = fields.Function(
-        fields.Boolean("Resident Representative Required"),
-        'get_crm_evaluation_figure')
+        fields.Boolean(
+            "Resident Representative Required",
+            help="A customer of the highest tier whose annual sales in the "
+            "last applied evaluation reach the resident representative "
+            "threshold (50,000,000 and above by default)."),
+        'get_crm_evaluation_figure', searcher='search_crm_resident_required')
+    crm_lapsed = fields.Function(
+        fields.Boolean(
+            "Lapsed",
+            help="A former customer without sales in the period of the last "
+            "applied evaluation: to be contacted again."),
+        'get_crm_evaluation_figure', searcher='search_crm_evaluation_flag')
     crm_evaluation_line = fields.Many2One(
         'crm.evaluation.line', "Last Evaluation", readonly=True,
         ondelete='SET NULL')
@@ -129,9 +179,21 @@ class Party(metaclass=PoolMeta):
         cls._sql_indexes.add(Index(t,
                 (t.crm_evaluation_line, Index.Equality()),
                 where=t.crm_evaluation_line != Null))
+        cls._buttons.update({
+                'crm_classify': {
+                    'icon': 'tryton-edit',
+                    },
+                'crm_mark_reviewed': {
+                    'icon': 'tryton-ok',
+                    },
+                })
 
     @classmethod
-    def default_crm_strategic(cls):
+    def default_crm_industry_standing(cls):
+        return 'other'
+
+    @classmethod
+    def default_crm_prospect(cls):
         return False
 
     @classmethod
@@ -146,6 +208,8 @@ class Party(metaclass=PoolMeta):
             return line.evaluation.id
         if name == 'crm_resident_required':
             return line.resident_required
+        if name == 'crm_lapsed':
+            return line.lapsed
         field = {n: f for n, f, *_ in EVALUATION_FIGURES}.get(
             name, name[len('crm_'):])
         return getattr(line, field)
@@ -199,28 +263,115 @@ class Party(metaclass=PoolMeta):
                 and self.crm_evaluation_line.big_customer))
 
     @classmethod
-    def validate_fields(cls, parties, field_names):
-        super().validate_fields(parties, field_names)
-        if field_names & {'crm_strategic', 'crm_strategic_reason'}:
-            for party in parties:
-                if (party.crm_strategic
-                        and not (party.crm_strategic_reason or '').strip()):
-                    raise PartyDesignationError(gettext(
-                            'crm_module.msg_party_strategic_reason',
-                            party=party.rec_name))
+    def search_crm_evaluation_flag(cls, name, clause):
+        _, operator, value = clause
+        wanted = (operator == '=') == bool(value)
+        field = name[len('crm_'):]
+        domain = [('crm_evaluation_line.' + field, '=', True)]
+        return domain if wanted else ['NOT', domain]
+
+    @classmethod
+    def search_crm_resident_required(cls, name, clause):
+        pool = Pool()
+        Line = pool.get('crm.evaluation.line')
+        Evaluation = pool.get('crm.evaluation')
+        Tier = pool.get('crm.tier')
+        _, operator, value = clause
+        wanted = (operator == '=') == bool(value)
+        party = cls.__table__()
+        line = Line.__table__()
+        evaluation = Evaluation.__table__()
+        highest = []
+        for company in {t.company for t in Tier.search([])}:
+            tiers, _ = Tier.ladder(company)
+            if len(tiers) > 1:
+                highest.append(tiers[0].id)
+        if not highest:
+            return [('id', '=', -1)] if wanted else []
+        query = party.join(line,
+            condition=party.crm_evaluation_line == line.id).join(evaluation,
+            condition=line.evaluation == evaluation.id).select(party.id,
+            where=party.crm_tier.in_(highest)
+            & (evaluation.resident_threshold != Null)
+            & (line.revenue >= evaluation.resident_threshold))
+        return [('id', 'in' if wanted else 'not in', query)]
+
+    @classmethod
+    def search_crm_review_due(cls, name, clause):
+        "Search the parties whose data review is due on the clause's date"
+        _, operator, value = clause
+        due = [p.id for p in cls.search([('crm_tier', '!=', None)])
+            if p.crm_review_due and _compare(operator, p.crm_review_due,
+                value)]
+        return [('id', 'in', due)]
+
+    def get_crm_review_due(self, name):
+        months = self.crm_tier.review_months if self.crm_tier else None
+        if not months:
+            return None
+        since = self.crm_reviewed_on or self.crm_tier_since
+        if since is None:
+            return None
+        return add_interval(since, months, 'months')
+
+    @classmethod
+    def change_classification(cls, party, standing, qualifications, date,
+            reason):
+        """Give party the industry standing and the qualifications of the
+        company of the context, with the reason; CRM managers only"""
+        Company = Pool().get('company.company')
+        company = Company(Transaction().context['company'])
+        change_classification(
+            party, company, standing, qualifications, date, reason)
+
+    @classmethod
+    @ModelView.button_action('crm_module.wizard_party_classify')
+    def crm_classify(cls, parties):
+        pass
+
+    @classmethod
+    @ModelView.button
+    def crm_mark_reviewed(cls, parties):
+        cls.write(parties, {'crm_reviewed_on': today()})
 
     @classmethod
     def copy(cls, parties, default=None):
         default = default.copy() if default is not None else {}
         for name in ['crm_tier', 'crm_tier_since', 'crm_evaluation_line',
-                'crm_tier_history', 'crm_strategic', 'crm_strategic_reason',
+                'crm_tier_history', 'crm_qualifications',
+                'crm_classification_history', 'crm_industry_standing',
+                'crm_prospect', 'crm_prospect_date', 'crm_prospect_by',
+                'crm_prospect_source', 'crm_reviewed_on',
                 'crm_complaints', 'crm_visits', 'crm_care_dates',
                 'crm_plans']:
             default.setdefault(name, None)
         return super().copy(parties, default=default)
 
     @classmethod
+    def _check_classification(cls, values, create=False):
+        "Refuse a plain write of what only Change Classification sets"
+        standing = values.get('crm_industry_standing', 'other')
+        if create and standing in {None, 'other'}:
+            return
+        if 'crm_industry_standing' in values and not in_workflow():
+            raise ClassificationError(gettext(
+                    'crm_module.msg_classification_wizard_only'))
+
+    @classmethod
+    def preprocess_values(cls, mode, values):
+        "Say who marked a prospect and when (after the field access check)"
+        values = super().preprocess_values(mode, values)
+        if values.get('crm_prospect'):
+            values.setdefault('crm_prospect_date', today())
+            values.setdefault('crm_prospect_by', Transaction().user or None)
+        elif 'crm_prospect' in values:
+            values.update(crm_prospect_date=None, crm_prospect_by=None)
+        return values
+
+    @classmethod
     def create(cls, vlist):
+        for values in vlist:
+            cls._check_classification(values, create=True)
         parties = super().create(vlist)
         if any(v.get('code') for v in vlist) or any(p.code for p in parties):
             Pool().get('crm.sales.summary').match_unmatched()
@@ -228,6 +379,8 @@ class Party(metaclass=PoolMeta):
 
     @classmethod
     def write(cls, *args):
+        for values in args[1::2]:
+            cls._check_classification(values)
         super().write(*args)
         if any('code' in v for v in args[1::2]):
             Pool().get('crm.sales.summary').match_unmatched()
@@ -255,3 +408,13 @@ class PartyIdentifier(metaclass=PoolMeta):
             Pool().get('crm.sales.summary').match_unmatched()
 
 
+
+
+def _compare(operator, left, right):
+    "Compare two dates as a domain's operator does"
+    if right is None:
+        return False
+    return {
+        '<': left < right, '<=': left <= right, '>': left > right,
+        '>=': left >= right, '=': left == right, '!=': left != right,
+        }[operator]

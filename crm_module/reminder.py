@@ -23,6 +23,8 @@ KINDS = [
     ('visit', "Visit Due"),
     ('care_date', "Care Date"),
     ('new_customer', "New Customer"),
+    ('prospect', "Prospect Follow-Up"),
+    ('data_review', "Data Review"),
     ]
 STATES = [
     ('open', "Open"),
@@ -121,6 +123,10 @@ class Reminder(
                 self.care_date.name, self.care_date.kind_string)
         elif self.kind == 'new_customer':
             return gettext('crm_module.msg_reminder_new_customer')
+        elif self.kind == 'prospect':
+            return gettext('crm_module.msg_reminder_prospect')
+        elif self.kind == 'data_review':
+            return gettext('crm_module.msg_reminder_data_review')
 
     def get_rec_name(self, name):
         return '%s %s %s' % (
@@ -164,8 +170,9 @@ class Reminder(
     @classmethod
     def generate(cls):
         """Create the reminders due by today for every company: visits due
-        within the configured days, care dates within their days ahead and
-        new customers; a reminder already made is not made again"""
+        within the configured days, care dates within their days ahead, new
+        customers, prospects to follow up and customer data to review; a
+        reminder already made is not made again"""
         pool = Pool()
         Company = pool.get('company.company')
         Configuration = pool.get('crm.configuration')
@@ -180,6 +187,10 @@ class Reminder(
                 vlist.extend(cls._care_date_reminders(company, date))
                 vlist.extend(cls._new_customer_reminders(company, date,
                         config.get_multivalue('new_customer_days',
+                            company=company.id) or 0))
+                vlist.extend(cls._prospect_reminders(company, date))
+                vlist.extend(cls._data_review_reminders(company, date,
+                        config.get_multivalue('visit_reminder_days',
                             company=company.id) or 0))
         existing = set()
         for company_id in {v['company'] for v in vlist}:
@@ -293,5 +304,56 @@ class Reminder(
                     'remind_date': date,
                     'employee': manager.id if manager else None,
                     'key': 'new:%s' % customer.id,
+                    })
+        return result
+
+    @classmethod
+    def _prospect_reminders(cls, company, date):
+        """Prospects are followed up as soon as possible: one reminder for
+        each prospect that has not bought, from the day it was marked"""
+        pool = Pool()
+        Party = pool.get('party.party')
+        Summary = pool.get('crm.sales.summary')
+        bought = {s.party.id for s in Summary.search([
+                    ('company', '=', company.id),
+                    ('party.crm_prospect', '=', True),
+                    ])}
+        result = []
+        for prospect in Party.search([('crm_prospect', '=', True)]):
+            if prospect.id in bought:
+                continue
+            since = min(prospect.crm_prospect_date or date, date)
+            manager = prospect.crm_account_manager
+            result.append({
+                    'company': company.id,
+                    'party': prospect.id,
+                    'kind': 'prospect',
+                    'due_date': since,
+                    'remind_date': since,
+                    'employee': manager.id if manager else None,
+                    'key': 'prospect:%s:%s' % (prospect.id, since.isoformat()),
+                    })
+        return result
+
+    @classmethod
+    def _data_review_reminders(cls, company, date, days):
+        """The customers whose base data review falls due within days, by
+        the review interval of their tier"""
+        Party = Pool().get('party.party')
+        result = []
+        for customer in Party.search([
+                    ('crm_tier.company', '=', company.id),
+                    ('crm_review_due', '<=', date + dt.timedelta(days=days)),
+                    ]):
+            due = customer.crm_review_due
+            manager = customer.crm_account_manager
+            result.append({
+                    'company': company.id,
+                    'party': customer.id,
+                    'kind': 'data_review',
+                    'due_date': due,
+                    'remind_date': min(due - dt.timedelta(days=days), date),
+                    'employee': manager.id if manager else None,
+                    'key': 'review:%s:%s' % (customer.id, due.isoformat()),
                     })
         return result

@@ -1,14 +1,56 @@
+import contextvars
+import datetime as dt
+
+from sql import Null
+
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import (
-    DeactivableMixin, Index, ModelSQL, ModelView, Unique, fields, sequence_ordered)
+    DeactivableMixin, Index, ModelSQL, ModelView, Unique, fields,
+    sequence_ordered)
 from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
 from .common import CustomerRecNameMixin
-from .company import DEFAULT_TIERS
+from .company import DEFAULT_TIERS, REVIEW_MONTHS
 from .exceptions import TierInUseError, TierValidationError
 from .workflow import WorkflowRecordMixin
+import itertools
+
+
+COMBINATIONS = [
+    ('all', "All Criteria"),
+    ('any', "Any Criterion"),
+    ]
+CRITERION_KINDS = [
+    ('measure', "Measure"),
+    ('standing', "Industry Standing"),
+    ('qualification', "Qualification"),
+    ]
+# (code, string, is a share of the company total)
+CRITERION_MEASURES = [
+    ('revenue', "Annual Revenue"),
+    ('margin', "Gross Margin"),
+    ('revenue_share', "Share of Company Revenue %"),
+    ('margin_share', "Share of Company Margin %"),
+    ]
+SHARE_MEASURES = {'revenue_share', 'margin_share'}
+OPERATORS = [
+    ('>=', ">="),
+    ('>', ">"),
+    ]
+# The industry standings, highest first; "at least medium" includes leading.
+STANDINGS = [
+    ('leading', "Leading"),
+    ('medium', "Medium"),
+    ('other', "Other"),
+    ]
+STANDING_RANK = {code: rank for rank, (code, _) in enumerate(STANDINGS)}
+# Set while a tier is saved with its criteria
+_saving_tier = contextvars.ContextVar('crm_saving_tier', default=False)
+# Set while a preset rewrites all the tiers: the ladder is checked at the end
+deferred_ladder = contextvars.ContextVar('crm_deferred_ladder', default=False)
 
 
 class Tier(sequence_ordered(), DeactivableMixin, ModelSQL, ModelView):
@@ -19,31 +61,37 @@ class Tier(sequence_ordered(), DeactivableMixin, ModelSQL, ModelView):
         'company.company', "Company", required=True, ondelete='CASCADE')
     code = fields.Char("Code", required=True, strip=True)
     name = fields.Char("Name", required=True, translate=True)
-    min_amount = fields.Numeric(
-        "Minimum Annual Contribution", digits=(16, 2),
+    combination = fields.Selection(
+        COMBINATIONS, "Combination", required=True,
         states={
-            'invisible': Eval('designated_only') | Eval('no_sales'),
+            'invisible': Eval('no_sales', False),
             },
-        help="Customers whose annual contribution (in company currency, "
-        "with the configured measure) reaches this amount get this tier.")
-    min_share = fields.Numeric(
-        "Share Above %", digits=(5, 2),
+        help="Whether a customer must meet all the criteria of the tier "
+        "or any one of them.")
+    criteria = fields.One2Many(
+        'crm.tier.criterion', 'tier', "Criteria",
         states={
-            'invisible': Eval('designated_only') | Eval('no_sales'),
+            'invisible': Eval('no_sales', False),
             },
-        help="Customers whose share of the company total exceeds this "
-        "percentage get this tier, whatever their amount.")
-    designated_only = fields.Boolean(
-        "Designated Only",
-        help="Only customers designated by management get this tier; "
-        "computation never assigns nor removes it.")
+        help="The tiers are tried highest first: a customer gets the first "
+        "tier whose criteria it meets. The lowest tier for customers with "
+        "sales has no criteria and takes every other customer with sales.")
     no_sales = fields.Boolean(
-        "Without Sales",
-        help="The tier of customers without sales in the evaluated period.")
+        "Prospects",
+        help="The tier of prospects: parties marked as prospects that have "
+        "not bought. Other parties that never bought get no tier.")
     status_report = fields.Boolean(
         "In Monthly Status Report",
         help="Customers of this tier at the end of a month are listed in "
         "the monthly business status report of that month.")
+    rule = fields.Function(
+        fields.Char("Rule"), 'get_rule')
+    review_months = fields.Integer(
+        "Data Review Every (Months)",
+        help="How often the account manager reviews the base data of a "
+        "customer of this tier; empty for never. The shipped 6 months for "
+        "strategic and key customers and 12 for the others are the "
+        "product's: no rulebook gives a number.")
     description = fields.Text("Description", translate=True)
 
     @classmethod
@@ -60,33 +108,43 @@ class Tier(sequence_ordered(), DeactivableMixin, ModelSQL, ModelView):
     def __register__(cls, module):
         table_h = cls.__table_handler__(module)
         created = not table_h.column_exist('status_report')
+        review_created = not table_h.column_exist('review_months')
         super().__register__(module)
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
         if created:
             # Tiers that exist before the flag: report the shipped ones
             # that the report is written for: strategic and key customers
             # (doc/policy.md#monthly-business-status-report).
-            table = cls.__table__()
-            cursor = Transaction().connection.cursor()
             cursor.execute(*table.update(
                     [table.status_report], [True],
                     where=table.code.in_(
-                        [t[0] for t in DEFAULT_TIERS if t[7]])))
+                        [c for c, reported in DEFAULT_TIERS if reported])))
+        if review_created:
+            for code, months in REVIEW_MONTHS.items():
+                cursor.execute(*table.update(
+                        [table.review_months], [months],
+                        where=table.code == code))
 
     @classmethod
     def default_company(cls):
         return Transaction().context.get('company')
 
     @classmethod
-    def default_status_report(cls):
-        return False
+    def default_combination(cls):
+        return 'all'
 
     @classmethod
-    def default_designated_only(cls):
+    def default_status_report(cls):
         return False
 
     @classmethod
     def default_no_sales(cls):
         return False
+
+    @classmethod
+    def default_review_months(cls):
+        return 12
 
     def get_rec_name(self, name):
         return self.name
@@ -103,46 +161,58 @@ class Tier(sequence_ordered(), DeactivableMixin, ModelSQL, ModelView):
     @property
     def computed(self):
         "Whether the tier is assigned by computation from the figures"
-        return not self.designated_only and not self.no_sales
+        return not self.no_sales
+
+    @classmethod
+    def create(cls, vlist):
+        token = _saving_tier.set(True)
+        try:
+            return super().create(vlist)
+        finally:
+            _saving_tier.reset(token)
+
+    @classmethod
+    def write(cls, *args):
+        token = _saving_tier.set(True)
+        try:
+            super().write(*args)
+        finally:
+            _saving_tier.reset(token)
 
     @classmethod
     def validate(cls, tiers):
         super().validate(tiers)
         for tier in tiers:
-            tier.check_thresholds()
-        for company in {t.company for t in tiers}:
-            cls.check_ladder(company)
-
-    def check_thresholds(self):
-        for name in ['min_amount', 'min_share']:
-            value = getattr(self, name)
-            if value is not None and value < 0:
+            if tier.review_months is not None and tier.review_months < 0:
                 raise TierValidationError(gettext(
-                        'crm_module.msg_tier_negative_threshold',
-                        tier=self.rec_name,
-                        field=self.__names__(name)['field']))
-        if self.min_share is not None and self.min_share >= 100:
-            raise TierValidationError(gettext(
-                    'crm_module.msg_tier_share_range',
-                    tier=self.rec_name, share=self.min_share))
-        if self.designated_only and self.no_sales:
-            raise TierValidationError(gettext(
-                    'crm_module.msg_tier_designated_no_sales',
-                    tier=self.rec_name))
-        if ((self.designated_only or self.no_sales)
-                and (self.min_amount is not None
-                    or self.min_share is not None)):
-            raise TierValidationError(gettext(
-                    'crm_module.msg_tier_threshold_not_computed',
-                    tier=self.rec_name))
+                        'crm_module.msg_tier_review_months',
+                        tier=tier.rec_name))
+            if tier.no_sales and tier.criteria:
+                raise TierValidationError(gettext(
+                        'crm_module.msg_tier_prospects_criteria',
+                        tier=tier.rec_name))
+        if not deferred_ladder.get():
+            for company in {t.company for t in tiers}:
+                cls.check_ladder(company)
+
+    @classmethod
+    def ladder(cls, company):
+        """Return the active tiers of company for customers with sales,
+        highest first, and the prospects' tier (or None)"""
+        tiers = cls.search([
+                ('company', '=', company.id),
+                ], order=[('sequence', 'ASC NULLS FIRST'), ('id', 'ASC')])
+        prospects = [t for t in tiers if t.no_sales]
+        return ([t for t in tiers if t.computed],
+            prospects[0] if prospects else None)
 
     @classmethod
     def check_ladder(cls, company):
-        """Check that the computed tiers of company form a ladder.
+        """Check that the active tiers of company form a ladder.
 
-        Taken highest first, each tier must ask less than the one above it,
-        otherwise the lower one could never be reached; a tier without
-        threshold takes every customer with sales, so it must come last.
+        Taken highest first, a customer gets the first tier whose criteria
+        it meets; the lowest tier for customers with sales takes every
+        other customer with sales, so it alone has no criteria.
         """
         tiers = cls.search([
                 ('company', '=', company.id),
@@ -152,27 +222,31 @@ class Tier(sequence_ordered(), DeactivableMixin, ModelSQL, ModelView):
             raise TierValidationError(gettext(
                     'crm_module.msg_tier_no_sales_unique',
                     tiers=', '.join(t.rec_name for t in no_sales)))
-        above = None
-        # the nearest higher tier that has each threshold
-        higher = {'min_amount': None, 'min_share': None}
-        for tier in filter(lambda t: t.computed, tiers):
-            if (above is not None
-                    and above.min_amount is None and above.min_share is None):
+        computed = [t for t in tiers if t.computed]
+        for tier, lower in itertools.pairwise(computed):
+            if not tier.criteria:
                 raise TierValidationError(gettext(
                         'crm_module.msg_tier_catch_all_not_last',
-                        tier=above.rec_name, lower=tier.rec_name))
-            for name, other in higher.items():
-                value = getattr(tier, name)
-                if (value is not None and other is not None
-                        and value >= getattr(other, name)):
-                    raise TierValidationError(gettext(
-                            'crm_module.msg_tier_ladder',
-                            tier=tier.rec_name, higher=other.rec_name,
-                            field=cls.__names__(name)['field']))
-            for name in higher:
-                if getattr(tier, name) is not None:
-                    higher[name] = tier
-            above = tier
+                        tier=tier.rec_name, lower=lower.rec_name))
+        if computed and computed[-1].criteria:
+            raise TierValidationError(gettext(
+                    'crm_module.msg_tier_lowest_criteria',
+                    tier=computed[-1].rec_name))
+
+    def get_rule(self, name):
+        if self.no_sales:
+            return gettext('crm_module.msg_tier_prospects_rule')
+        return self.criteria_text() or gettext(
+            'crm_module.msg_tier_no_criteria')
+
+    def criteria_text(self):
+        "Return the rule of the tier in words"
+        if not self.criteria:
+            return ''
+        separator = gettext(
+            'crm_module.msg_tier_criteria_and' if self.combination == 'all'
+            else 'crm_module.msg_tier_criteria_or')
+        return separator.join(c.rec_name for c in self.criteria)
 
     @classmethod
     def delete(cls, tiers):
@@ -200,7 +274,228 @@ class Tier(sequence_ordered(), DeactivableMixin, ModelSQL, ModelView):
                             tier=', '.join(t.rec_name for t in tiers),
                             model=Model.__names__()['model'],
                             record=record.rec_name))
-        super().delete(tiers)
+        # its criteria go with it: the ladder is the same without them
+        token = _saving_tier.set(True)
+        try:
+            super().delete(tiers)
+        finally:
+            _saving_tier.reset(token)
+
+
+class TierCriterion(sequence_ordered(), ModelSQL, ModelView):
+    __name__ = 'crm.tier.criterion'
+    __string__ = "Customer Tier Criterion"
+
+    tier = fields.Many2One(
+        'crm.tier', "Tier", required=True, ondelete='CASCADE')
+    kind = fields.Selection(CRITERION_KINDS, "Kind", required=True)
+    measure = fields.Selection(
+        [(None, ""), *CRITERION_MEASURES], "Measure",
+        states={
+            'invisible': Eval('kind') != 'measure',
+            'required': Eval('kind') == 'measure',
+            },
+        help="Amounts are the annual figures of the evaluated period in "
+        "the company currency; shares are percentages of the company "
+        "total of the customers with sales.")
+    operator = fields.Selection(
+        [(None, ""), *OPERATORS], "Operator",
+        states={
+            'invisible': Eval('kind') != 'measure',
+            'required': Eval('kind') == 'measure',
+            },
+        help="\"以上\" (and above) in a rulebook includes the number: >=.")
+    value = fields.Numeric(
+        "Value", digits=(16, 2),
+        states={
+            'invisible': Eval('kind') != 'measure',
+            'required': Eval('kind') == 'measure',
+            })
+    standing = fields.Selection(
+        [(None, ""), *STANDINGS[:2]], "At Least",
+        states={
+            'invisible': Eval('kind') != 'standing',
+            'required': Eval('kind') == 'standing',
+            },
+        help="The customer's industry standing must be this level or "
+        "higher.")
+    qualification = fields.Many2One(
+        'crm.qualification', "Qualification", ondelete='RESTRICT',
+        domain=[
+            ('company', '=', Eval('company', -1)),
+            ],
+        states={
+            'invisible': Eval('kind') != 'qualification',
+            'required': Eval('kind') == 'qualification',
+            },
+        help="The customer must have this qualification, set by a CRM "
+        "manager on the party.")
+    company = fields.Function(
+        fields.Many2One('company.company', "Company"),
+        'on_change_with_company', searcher='search_company')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.add(Index(t, (t.tier, Index.Equality())))
+
+    @classmethod
+    def search_company(cls, name, clause):
+        return [('tier.' + clause[0], *clause[1:])]
+
+    @classmethod
+    def __register__(cls, module):
+        created = not backend.TableHandler.table_exist(cls._table)
+        super().__register__(module)
+        if created:
+            cls._migrate_thresholds()
+
+    @classmethod
+    def _migrate_thresholds(cls):
+        """Turn the thresholds of the release before criteria into criteria:
+        an amount from (>=) or a share above (>), combined by any, on the
+        measure the company configured; a designated-only tier takes the
+        qualification "designated strategic"."""
+        pool = Pool()
+        Tier = pool.get('crm.tier')
+        tier_h = Tier.__table_handler__()
+        if not tier_h.column_exist('min_amount'):
+            return
+        tier = Tier.__table__()
+        criterion = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        measures = _configured_measures()
+        qualifications = _designated_qualifications()
+        cursor.execute(*tier.select(
+                tier.id, tier.company, tier.min_amount, tier.min_share,
+                tier.designated_only))
+        now = dt.datetime.now()
+        rows = []
+        for tier_id, company, amount, share, designated in list(cursor):
+            measure = measures.get(company, 'revenue')
+            if designated and company in qualifications:
+                rows.append([tier_id, 10, 'qualification', None, None, None,
+                        qualifications[company]])
+            if amount is not None:
+                rows.append([tier_id, 10, 'measure', measure, '>=',
+                        amount, None])
+            if share is not None:
+                rows.append([tier_id, 20, 'measure', measure + '_share', '>',
+                        share, None])
+        if rows:
+            cursor.execute(*criterion.insert(
+                    [criterion.tier, criterion.sequence, criterion.kind,
+                        criterion.measure, criterion.operator,
+                        criterion.value, criterion.qualification,
+                        criterion.create_uid, criterion.create_date],
+                    [[*r, 0, now] for r in rows]))
+            cursor.execute(*tier.update(
+                    [tier.combination], ['any'],
+                    where=tier.id.in_(list({r[0] for r in rows}))))
+
+    @classmethod
+    def default_kind(cls):
+        return 'measure'
+
+    @classmethod
+    def default_operator(cls):
+        return '>='
+
+    @fields.depends('tier', '_parent_tier.company')
+    def on_change_with_company(self, name=None):
+        return self.tier.company if self.tier else None
+
+    def get_rec_name(self, name):
+        if self.kind == 'measure':
+            measure = self.measure_string if self.measure else ''
+            value = '' if self.value is None else f'{self.value:,.2f}'
+            return '%s %s %s' % (measure, self.operator or '', value)
+        elif self.kind == 'standing':
+            return gettext('crm_module.msg_criterion_standing',
+                standing=self.standing_string or '')
+        elif self.kind == 'qualification':
+            return self.qualification.rec_name if self.qualification else ''
+        return ''
+
+    measure_string = measure.translated('measure')
+    standing_string = standing.translated('standing')
+
+    @classmethod
+    def validate_fields(cls, criteria, field_names):
+        super().validate_fields(criteria, field_names)
+        for criterion in criteria:
+            criterion.check_value()
+
+    def check_value(self):
+        tier = self.tier.rec_name
+        if self.kind == 'measure':
+            if not self.measure or not self.operator or self.value is None:
+                raise TierValidationError(gettext(
+                        'crm_module.msg_criterion_value', tier=tier))
+            if self.value < 0:
+                raise TierValidationError(gettext(
+                        'crm_module.msg_tier_negative_threshold',
+                        tier=tier, field=self.measure_string))
+            if self.measure in SHARE_MEASURES and self.value > 100:
+                raise TierValidationError(gettext(
+                        'crm_module.msg_tier_share_range',
+                        tier=tier, share=self.value))
+        elif self.kind == 'standing' and not self.standing:
+            raise TierValidationError(gettext(
+                    'crm_module.msg_criterion_standing_required', tier=tier))
+        elif self.kind == 'qualification':
+            if not self.qualification:
+                raise TierValidationError(gettext(
+                        'crm_module.msg_criterion_qualification_required',
+                        tier=tier))
+            if self.qualification.company != self.tier.company:
+                raise TierValidationError(gettext(
+                        'crm_module.msg_criterion_qualification_company',
+                        tier=tier,
+                        qualification=self.qualification.rec_name))
+
+    @classmethod
+    def validate(cls, criteria):
+        super().validate(criteria)
+        # A tier saved with its criteria checks its ladder once they are
+        # all written; criteria written on their own check it now.
+        if not (_saving_tier.get() or deferred_ladder.get()):
+            Tier = Pool().get('crm.tier')
+            for company in {c.tier.company for c in criteria}:
+                Tier.check_ladder(company)
+
+    @classmethod
+    def delete(cls, criteria):
+        companies = {c.tier.company for c in criteria}
+        super().delete(criteria)
+        if not (_saving_tier.get() or deferred_ladder.get()):
+            Tier = Pool().get('crm.tier')
+            for company in companies:
+                Tier.check_ladder(company)
+
+
+def _configured_measures():
+    "Return the contribution measure each company configured, by company id"
+    pool = Pool()
+    Value = pool.get('crm.configuration.evaluation')
+    if not backend.TableHandler.table_exist(Value._table):
+        return {}
+    table = Value.__table__()
+    cursor = Transaction().connection.cursor()
+    cursor.execute(*table.select(table.company, table.measure,
+            where=table.measure != Null))
+    return dict(cursor)
+
+
+def _designated_qualifications():
+    "Return the id of the 'designated strategic' qualification by company"
+    Qualification = Pool().get('crm.qualification')
+    table = Qualification.__table__()
+    cursor = Transaction().connection.cursor()
+    cursor.execute(*table.select(table.company, table.id,
+            where=table.code == 'designated_strategic'))
+    return dict(cursor)
 
 
 class TierHistory(

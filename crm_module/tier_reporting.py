@@ -12,6 +12,7 @@ from trytond.pool import Pool
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
+from .classification import qualified_sql
 from .reporting import check_report_access, report_date
 
 
@@ -44,7 +45,9 @@ def report_roster(offset=0, limit=1000):
     where = party.id.in_(parties) & tier.id.in_(tiers)
     cursor.execute(*from_.select(
             party.id, party.code, party.name, tier.id, tier.code,
-            party.crm_strategic, manager.name, party.crm_tier_since,
+            qualified_sql(party.id, Transaction().context.get('company'),
+                'designated_strategic'),
+            manager.name, party.crm_tier_since,
             where=where,
             order_by=[
                 Case((tier.sequence == Null, 0), else_=1),

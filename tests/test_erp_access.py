@@ -24,7 +24,8 @@ GROUPS = {
 PARTY_CRM_FIELDS = [
     "crm_tier",
     "crm_account_manager",
-    "crm_strategic_reason",
+    "crm_industry_standing",
+    "crm_qualifications",
     "crm_complaints",
     "crm_visits",
     "crm_tier_history",
@@ -165,7 +166,7 @@ def test_finance_reads_but_neither_writes_nor_approves(
             "party.party",
             "write",
             [customer],
-            {"crm_strategic_reason": "changed"},
+            {"crm_prospect_source": "changed"},
         )
     )
 

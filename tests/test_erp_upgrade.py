@@ -20,8 +20,8 @@ from tests.erp_server import BIN, REPOSITORY_ROOT, ErpServer
 from tests.rpc import Rpc
 
 # The last commit of the release before this one (main as it landed on
-# 2026-12-03, before the fixes of the demo's screens).
-PREVIOUS_RELEASE = "b2e31209f79180a60d6dc5a8a35c4d7a09d2c77a"
+# 2026-12-03, before tier rules became criteria).
+PREVIOUS_RELEASE = "3fbf377af0a81523e8eb16f60f64b3a68df3ad6e"
 # Stamps the upgrade itself may rewrite.
 STAMPS = {"write_date", "write_uid"}
 
@@ -129,11 +129,10 @@ def test_upgrade_keeps_every_row(upgraded):
     after = Database(server)
     assert set(held) <= set(after.tables())
     assert sum(len(rows) for _, rows in held.values()) > 1000, "demo too small"
-    # The demo was built by the previous release: its visit subjects still
-    # end with the level's code, which this release's demo no longer writes.
-    columns, visits = held["crm_visit"]
-    subjects = [row[columns.index("subject")] for row in visits]
-    assert any(subject.endswith(" account_manager") for subject in subjects)
+    # The demo was built by the previous release: its tiers have thresholds,
+    # which this release turns into criteria.
+    columns, tiers = held["crm_tier"]
+    assert any(row[columns.index("min_amount")] for row in tiers)
     for table, (columns, rows) in held.items():
         assert set(columns) <= set(after.columns(table)), table
         assert after.content(table, columns) == rows, table
@@ -155,3 +154,39 @@ def test_upgraded_erp_serves_what_users_entered(upgraded):
         "crm.evaluation.line", [["changed", "=", True]], ["party"]
     )
     assert lines, "the demo's evaluations change some tiers"
+
+
+def test_thresholds_became_criteria(upgraded):
+    "Amounts from (>=) and shares above (>), combined by any"
+    held, server = upgraded
+    admin = Rpc(server, "admin", server.password)
+    tiers = {
+        t["code"]: t
+        for t in admin.search_read("crm.tier", [], ["code", "combination", "rule"])
+    }
+    assert tiers["key"]["combination"] == "any"
+    assert tiers["key"]["rule"] == (
+        "Annual Revenue >= 20,000,000.00 or Share of Company Revenue % > 3.00"
+    )
+    assert tiers["major"]["rule"] == "Annual Revenue >= 5,000,000.00"
+    # the designated-only tier asks the qualification its parties now have
+    assert tiers["strategic"]["rule"] == "Designated Strategic by Management"
+    assert tiers["general"]["rule"] == "every other customer with sales"
+    columns, parties = held["party_party"]
+    designated = sorted(
+        int(row[columns.index("id")])
+        for row in parties
+        if row[columns.index("crm_strategic")] in {"1", "true", "True"}
+    )
+    assert designated, "the demo has designated strategic customers"
+    given = admin.search_read(
+        "crm.party.qualification",
+        [["qualification.code", "=", "designated_strategic"]],
+        ["party", "reason"],
+    )
+    assert sorted(int(g["party"]) for g in given) == designated
+    assert all(g["reason"].strip() for g in given)
+    history = admin.search_read(
+        "crm.party.classification", [["change", "=", "added"]], ["party"]
+    )
+    assert len(history) == len(designated)

@@ -27,6 +27,37 @@ def summary(customer, month, revenue, cost='0', currency='CNY',
         }
 
 
+def classify(party, standing='other', qualifications=(), reason="Policy",
+        date=None, config=None):
+    """Change the industry standing and the qualifications (by code) of
+    party with the Change Classification wizard, as a CRM manager does"""
+    from proteus import Wizard
+    Qualification = Model.get('crm.qualification', config=config)
+    wizard = Wizard('crm.party.classify', [party], config=config)
+    form = wizard.form
+    form.standing = standing
+    while form.qualifications:
+        form.qualifications.pop()
+    for code in qualifications:
+        qualification, = Qualification.find([('code', '=', code)])
+        form.qualifications.append(Qualification(qualification.id))
+    form.reason = reason
+    if date is not None:
+        form.date = date
+    wizard.execute('change')
+    party.reload()
+    return party
+
+
+def designate_strategic(party, reason="Long-term partner", config=None):
+    "Give party the qualification designated strategic"
+    return classify(party, party.crm_industry_standing or 'other',
+        ['designated_strategic'] + [
+            q.qualification.code for q in party.crm_qualifications
+            if q.qualification.code != 'designated_strategic'],
+        reason=reason, config=config)
+
+
 def call_as_server(config, model, method, records, *args):
     """Call the class method of model on records the way server code does
     (another module, a scheduled action): in one transaction of config's

@@ -36,9 +36,11 @@ def wait_state(sao, erp, complaint_id, state):
 
 def new_complaint(admin):
     "A complaint taken in by phone for a strategic customer"
-    (party,) = admin.search_read("party.party", [["crm_strategic", "=", True]], ["id"])[
-        :1
-    ]
+    (party,) = admin.search_read(
+        "party.party",
+        [["crm_qualifications.qualification.code", "=", "designated_strategic"]],
+        ["id"],
+    )[:1]
     (complaint_id,) = admin.model(
         "crm.complaint",
         "create",

@@ -11,7 +11,7 @@ def _tiered_customer(erp):
         erp,
         "SELECT p.id, p.name, t.name FROM party_party p "
         "JOIN crm_tier t ON t.id = p.crm_tier "
-        "WHERE p.crm_strategic = 1 ORDER BY p.code LIMIT 1",
+        "WHERE t.code = 'strategic' ORDER BY p.code LIMIT 1",
     )
     return row
 
