@@ -22,7 +22,7 @@ from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
 from .clock import sql_date, today
-from .common import CustomerRecNameMixin
+from .common import CodeNameMixin, CustomerRecNameMixin, save_shipped
 from .exceptions import ClassificationError, PresetError
 from .tier import STANDINGS, deferred_ladder
 from .workflow import WorkflowRecordMixin, workflow
@@ -123,7 +123,7 @@ def qualified_sql(party, company_id, code=None):
             given.id, where=where))
 
 
-class Qualification(DeactivableMixin, ModelSQL, ModelView):
+class Qualification(CodeNameMixin, DeactivableMixin, ModelSQL, ModelView):
     __name__ = 'crm.qualification'
     __string__ = "Customer Qualification"
 
@@ -172,19 +172,8 @@ class Qualification(DeactivableMixin, ModelSQL, ModelView):
         return Transaction().context.get('company')
 
     @classmethod
-    def search_rec_name(cls, name, clause):
-        _, operator, operand, *extra = clause
-        bool_op = 'AND' if operator.startswith(('!', 'not ')) else 'OR'
-        return [bool_op,
-            ('name', operator, operand, *extra),
-            ('code', operator, operand, *extra),
-            ]
-
-    @classmethod
     def create_defaults(cls, companies):
         "Give companies the shipped qualifications they do not have"
-        pool = Pool()
-        Lang = pool.get('ir.lang')
         with Transaction().set_context(active_test=False):
             existing = {(q.company, q.code) for q in cls.search([
                         ('company', 'in', [c.id for c in companies]),
@@ -192,17 +181,8 @@ class Qualification(DeactivableMixin, ModelSQL, ModelView):
         vlist = [{'company': c.id, 'code': code, 'name': name}
             for c in companies for code, name, _ in QUALIFICATIONS
             if (c, code) not in existing]
-        with Transaction().set_context(language='en'):
-            qualifications = cls.create(vlist)
-        if qualifications and Lang.search([
-                    ('code', '=', 'zh_CN'), ('translatable', '=', True)]):
-            names = {code: zh for code, _, zh in QUALIFICATIONS}
-            with Transaction().set_context(language='zh_CN'):
-                translated = cls.browse(qualifications)
-                for qualification in translated:
-                    qualification.name = names[qualification.code]
-                cls.save(translated)
-        return qualifications
+        return save_shipped(
+            cls, vlist, {code: zh for code, _, zh in QUALIFICATIONS})
 
 
 class PartyQualification(CustomerRecNameMixin, WorkflowRecordMixin,
@@ -622,29 +602,31 @@ def _load_preset(company, preset):
     Tier = pool.get('crm.tier')
     Criterion = pool.get('crm.tier.criterion')
     Qualification = pool.get('crm.qualification')
-    Lang = pool.get('ir.lang')
     Company = pool.get('company.company')
     Qualification.create_defaults([company])
     with Transaction().set_context(active_test=False):
         tiers = {t.code: t for t in Tier.search([
                     ('company', '=', company.id)])}
     rows = PRESETS[preset]
-    created, names = [], {}
-    to_save = []
+    new, names, to_save = [], {}, []
     for sequence, (code, name, zh, combination, criteria, prospects,
             status_report, review) in enumerate(rows, 1):
+        criteria = _resolved(company, criteria)
+        rule = {'sequence': sequence * 10, 'active': True,
+            'no_sales': prospects, 'combination': combination}
         tier = tiers.get(code)
         if tier is None:
-            tier = Tier(company=company, code=code, name=name,
-                status_report=status_report, review_months=review)
-            created.append(tier)
+            new.append({**rule, 'company': company.id, 'code': code,
+                    'name': name, 'status_report': status_report,
+                    'review_months': review,
+                    'criteria': [('create', [
+                                {k: getattr(v, 'id', v) for k, v in c.items()}
+                                for c in criteria])]})
             names[code] = zh
-        tier.sequence = sequence * 10
-        tier.active = True
-        tier.no_sales = prospects
-        tier.combination = combination
-        tier.criteria = [Criterion(**c)
-            for c in _resolved(company, criteria)]
+            continue
+        for key, value in rule.items():
+            setattr(tier, key, value)
+        tier.criteria = [Criterion(**c) for c in criteria]
         to_save.append(tier)
     codes = {r[0] for r in rows}
     for code, tier in tiers.items():
@@ -652,15 +634,8 @@ def _load_preset(company, preset):
             tier.active = False
             tier.criteria = []
             to_save.append(tier)
-    with Transaction().set_context(language='en'):
-        Tier.save(to_save)
-    if created and Lang.search([
-                ('code', '=', 'zh_CN'), ('translatable', '=', True)]):
-        with Transaction().set_context(language='zh_CN'):
-            translated = Tier.browse(created)
-            for tier in translated:
-                tier.name = names[tier.code]
-            Tier.save(translated)
+    Tier.save(to_save)
+    created = save_shipped(Tier, new, names)
     if created:
         Company.create_crm_visit_policies([company])
-    return to_save
+    return to_save + created

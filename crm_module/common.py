@@ -1,5 +1,36 @@
 """Helpers of the module's models."""
+from trytond.pool import Pool
 from trytond.transaction import Transaction
+
+
+class CodeNameMixin:
+    "Find the records of a configuration by their name or their code"
+    __slots__ = ()
+
+    @classmethod
+    def search_rec_name(cls, name, clause):
+        _, operator, operand, *extra = clause
+        bool_op = 'AND' if operator.startswith(('!', 'not ')) else 'OR'
+        return [bool_op,
+            ('name', operator, operand, *extra),
+            ('code', operator, operand, *extra),
+            ]
+
+
+def save_shipped(Model, vlist, chinese):
+    """Create the shipped records of vlist (their names in English) and give
+    them their Chinese names, chinese by code, where zh_CN is installed"""
+    Lang = Pool().get('ir.lang')
+    with Transaction().set_context(language='en'):
+        records = Model.create(vlist)
+    if records and Lang.search([
+                ('code', '=', 'zh_CN'), ('translatable', '=', True)]):
+        with Transaction().set_context(language='zh_CN'):
+            translated = Model.browse(records)
+            for record in translated:
+                record.name = chinese[record.code]
+            Model.save(translated)
+    return records
 
 
 class CustomerRecNameMixin:

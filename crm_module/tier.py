@@ -12,7 +12,7 @@ from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
-from .common import CustomerRecNameMixin
+from .common import CodeNameMixin, CustomerRecNameMixin
 from .company import DEFAULT_TIERS, REVIEW_MONTHS
 from .exceptions import TierInUseError, TierValidationError
 from .workflow import WorkflowRecordMixin
@@ -53,7 +53,9 @@ _saving_tier = contextvars.ContextVar('crm_saving_tier', default=False)
 deferred_ladder = contextvars.ContextVar('crm_deferred_ladder', default=False)
 
 
-class Tier(sequence_ordered(), DeactivableMixin, ModelSQL, ModelView):
+class Tier(
+        CodeNameMixin, sequence_ordered(), DeactivableMixin, ModelSQL,
+        ModelView):
     __name__ = 'crm.tier'
     __string__ = "Customer Tier"
 
@@ -148,15 +150,6 @@ class Tier(sequence_ordered(), DeactivableMixin, ModelSQL, ModelView):
 
     def get_rec_name(self, name):
         return self.name
-
-    @classmethod
-    def search_rec_name(cls, name, clause):
-        _, operator, operand, *extra = clause
-        bool_op = 'AND' if operator.startswith(('!', 'not ')) else 'OR'
-        return [bool_op,
-            ('name', operator, operand, *extra),
-            ('code', operator, operand, *extra),
-            ]
 
     @property
     def computed(self):

@@ -217,10 +217,11 @@ class Sao:
         )
 
     def field_value(self, name):
-        "The value a form field shows: its input's or its select's"
+        "The value a form field shows: its input's, text area's or select's"
         values = []
         for element in self.visible(
-            f"//*[self::input or self::select][@name={_literal(name)}]"
+            f"//*[self::input or self::select or self::textarea]"
+            f"[@name={_literal(name)}]"
         ):
             if element.tag_name == "select":
                 selected = element.find_elements(
