@@ -422,6 +422,7 @@ def insert_parties(pool, customers, user):
         party.code_digit,
         party.active,
         party.crm_industry_standing,
+        party.crm_prospect,
         party.crm_high_standing,
         party.crm_high_standing_reason,
         party.create_uid,
@@ -436,6 +437,8 @@ def insert_parties(pool, customers, user):
                 int(c.code[1:]),
                 True,
                 c.standing,
+                # the parties that never bought are prospects
+                c.kind == "none",
                 c.high_standing,
                 "Industry leader" if c.high_standing else None,
                 user,

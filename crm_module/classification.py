@@ -10,7 +10,7 @@ import datetime as dt
 from decimal import Decimal
 
 from sql.conditionals import Coalesce
-from sql.operators import Exists
+from sql import Literal
 
 from trytond import backend
 from trytond.i18n import gettext
@@ -113,14 +113,15 @@ def qualified_sql(party, company_id, code=None):
     Qualification = pool.get('crm.qualification')
     given = PartyQualification.__table__()
     qualification = Qualification.__table__()
-    where = given.party == party
+    # an uncorrelated subquery: the database runs it once, not per party
+    where = Literal(True)
     if company_id is not None:
         where &= qualification.company == company_id
     if code is not None:
         where &= qualification.code == code
-    return Exists(given.join(qualification,
+    return party.in_(given.join(qualification,
             condition=given.qualification == qualification.id).select(
-            given.id, where=where))
+            given.party, where=where))
 
 
 class Qualification(CodeNameMixin, DeactivableMixin, ModelSQL, ModelView):

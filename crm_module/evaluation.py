@@ -7,7 +7,7 @@ from sql import Cast, Literal, Null, Union, Values, Window
 from sql.aggregate import Count, Max, Sum
 from sql.conditionals import Case, Coalesce
 from sql.functions import Rank
-from sql.operators import And, Concat, Exists, Or, Pos
+from sql.operators import And, Concat, Or, Pos
 
 from trytond import backend
 from trytond.i18n import gettext
@@ -26,7 +26,6 @@ from .configuration import MEASURES, PERIOD_TYPES
 from .exceptions import (
     EvaluationOverrideError, EvaluationPeriodError, MissingRateError,
     WorkflowStateError)
-from .classification import qualified_sql
 from .tier import STANDING_RANK, STANDINGS
 from .workflow import (
     WorkflowGuardMixin, guarded_transition, stamp, stamp_fields, state_in,
@@ -546,7 +545,7 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
 
         prepare_cents()
         foreign = self._get_foreign_totals()
-        ranked = self._ranked_figures(foreign)
+        ranked = self._ranked_figures(foreign, tiers)
         rules = _TierRules(ranked, tiers, prospects)
         values = self._line_values(
             ranked, rules, setting('abc_a_share'), setting('abc_b_share'),
@@ -572,16 +571,17 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
             'abc_b_share': setting('abc_b_share'),
             }
 
-    def _evaluated_figures(self, foreign):
+    def _evaluated_figures(self, foreign, tiers):
         """Return the query of the parties evaluated, with their figures in
-        cents: those with sales in either period, a tier, a qualification
-        of the company or marked as prospects"""
+        cents, and the names of its qualification flags: the parties with
+        sales in either period, a tier, a qualification of the company or
+        marked as prospects"""
         pool = Pool()
         Party = pool.get('party.party')
-        Summary = pool.get('crm.sales.summary')
+        Tier = pool.get('crm.tier')
         party = Party.__table__()
-        summary = Summary.__table__()
         totals = self._get_totals_query(foreign)
+        qualified, flags = self._qualifications_query(tiers)
         zero = Literal(0)
         revenue = Coalesce(totals.revenue, zero)
         cost = Coalesce(totals.cost, zero)
@@ -592,40 +592,69 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
                 revenue - cost, previous_revenue - previous_cost)
         else:
             amount, previous_amount = revenue, previous_revenue
-        # a former customer bought from the company at some time before
-        # the end of the period
-        bought = Exists(summary.select(summary.id,
-                where=(summary.party == party.id)
-                & (summary.company == self.company.id)
-                & (summary.month <= self.end_date)))
-        qualified = qualified_sql(party.id, self.company.id)
+        # a former customer bought from the company in the period or the
+        # previous one, or holds a tier for customers with sales
+        _, prospects = Tier.ladder(self.company)
+        bought = (totals.party != Null) | (
+            (party.crm_tier != Null)
+            & (party.crm_tier != (prospects.id if prospects else -1)))
         prospect = Coalesce(party.crm_prospect, Literal(False))
-        return party.join(totals, 'LEFT',
-            condition=totals.party == party.id).select(
-            party.id.as_('party'),
-            party.crm_tier.as_('current_tier'),
-            qualified_sql(party.id, self.company.id, 'designated_strategic').as_(
-                'designated'),
-            Coalesce(party.crm_high_standing, Literal(False)).as_(
-                'high_standing'),
-            Coalesce(party.crm_industry_standing, 'other').as_('standing'),
-            prospect.as_('prospect'),
-            bought.as_('bought'),
-            revenue.as_('revenue'),
-            cost.as_('cost'),
-            amount.as_('amount'),
-            previous_revenue.as_('previous_revenue'),
-            previous_amount.as_('previous_amount'),
-            Coalesce(totals.order_count, zero).as_('order_count'),
-            totals.last_sale_date.as_('last_sale_date'),
-            where=(totals.party != Null) | (party.crm_tier != Null)
-            | (prospect == Literal(True)) | qualified)
+        query = (party
+            .join(totals, 'LEFT', condition=totals.party == party.id)
+            .join(qualified, 'LEFT', condition=qualified.party == party.id)
+            .select(
+                party.id.as_('party'),
+                party.crm_tier.as_('current_tier'),
+                (Coalesce(qualified.designated, zero) > zero).as_(
+                    'designated'),
+                Coalesce(party.crm_high_standing, Literal(False)).as_(
+                    'high_standing'),
+                Coalesce(party.crm_industry_standing, 'other').as_(
+                    'standing'),
+                prospect.as_('prospect'),
+                bought.as_('bought'),
+                revenue.as_('revenue'),
+                cost.as_('cost'),
+                amount.as_('amount'),
+                previous_revenue.as_('previous_revenue'),
+                previous_amount.as_('previous_amount'),
+                Coalesce(totals.order_count, zero).as_('order_count'),
+                totals.last_sale_date.as_('last_sale_date'),
+                *(Coalesce(getattr(qualified, f), zero).as_(f)
+                    for f in flags),
+                where=(totals.party != Null) | (party.crm_tier != Null)
+                | (prospect == Literal(True)) | (qualified.party != Null)))
+        return query, flags
 
-    def _ranked_figures(self, foreign):
+    def _qualifications_query(self, tiers):
+        """Return the query giving per party with a qualification of the
+        company the number of its designations as strategic and a flag
+        q_<id> for each qualification the criteria of tiers ask (one grouped
+        join instead of a subquery per party), and the flags' names"""
+        pool = Pool()
+        PartyQualification = pool.get('crm.party.qualification')
+        Qualification = pool.get('crm.qualification')
+        given = PartyQualification.__table__()
+        qualification = Qualification.__table__()
+        asked = sorted({c.qualification.id for t in tiers for c in t.criteria
+                if c.kind == 'qualification'})
+        one, zero = Literal(1), Literal(0)
+        query = given.join(qualification,
+            condition=given.qualification == qualification.id).select(
+            given.party.as_('party'),
+            Sum(Case((qualification.code == 'designated_strategic', one),
+                    else_=zero)).as_('designated'),
+            *(Max(Case((given.qualification == i, one), else_=zero)).as_(
+                    'q_%d' % i) for i in asked),
+            where=qualification.company == self.company.id,
+            group_by=[given.party])
+        return query, ['q_%d' % i for i in asked]
+
+    def _ranked_figures(self, foreign, tiers):
         """Return the evaluated figures with the rank and cumulative
         contribution among the positive contributions and the company
         totals of the measure, of revenue and of gross margin"""
-        figures = self._evaluated_figures(foreign)
+        figures, flags = self._evaluated_figures(foreign, tiers)
         zero = Literal(0)
         positive = figures.amount > zero
         ranking = Window([positive], order_by=[figures.amount.desc])
@@ -639,7 +668,7 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
                     'party', 'current_tier', 'designated', 'high_standing',
                     'standing', 'prospect', 'bought', 'revenue', 'cost',
                     'amount', 'previous_revenue', 'previous_amount',
-                    'order_count', 'last_sale_date']),
+                    'order_count', 'last_sale_date', *flags]),
             Case((positive, Rank(window=ranking))).as_('rank'),
             Case((positive, Sum(figures.amount, window=running))).as_(
                 'cumulative'),
@@ -1159,8 +1188,7 @@ class _TierRules:
                     :STANDING_RANK[criterion.standing] + 1]]
             return r.standing.in_(levels)
         if criterion.kind == 'qualification':
-            return qualified_sql(r.party, criterion.qualification.company.id,
-                criterion.qualification.code)
+            return getattr(r, 'q_%d' % criterion.qualification.id) > zero
         figure, total = {
             'revenue': (r.revenue, None),
             'margin': (r.revenue - r.cost, None),
