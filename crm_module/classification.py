@@ -7,7 +7,6 @@ Classification wizard, which only CRM managers may run: a plain write over
 RPC is refused (doc/policy.md#tiers-and-evaluation).
 """
 import datetime as dt
-from decimal import Decimal
 
 from sql.conditionals import Coalesce
 from sql import Literal
@@ -24,73 +23,10 @@ from trytond.wizard import Button, StateTransition, StateView, Wizard
 from .clock import sql_date, today
 from .common import CodeNameMixin, CustomerRecNameMixin, save_shipped
 from .exceptions import ClassificationError, PresetError
-from .tier import STANDINGS, deferred_ladder
+from .presets import DEFAULT_PRESET, PRESET_NAMES, PRESETS, QUALIFICATIONS
+from .tier import STANDINGS, ladder_checked_after, rule_text
 from .workflow import WorkflowRecordMixin, workflow
 
-# The shipped qualifications (code, English, Chinese), one set per company
-QUALIFICATIONS = [
-    ('designated_strategic', "Designated Strategic by Management",
-        "管理层指定的战略合作客户"),
-    ('long_term_cooperation', "Long-Term Cooperation in Important Fields",
-        "在重要项目或领域长期合作"),
-    ('major_impact', "Major (Potential) Impact on the Business",
-        "对公司业务有重大或潜在影响"),
-    ('specific_projects', "Cooperation on Specific Projects or Fields",
-        "在特定项目或领域合作"),
-    ('large_contribution', "Large (Potential) Contribution",
-        "有较大贡献或潜在贡献"),
-    ]
-
-
-def _measure(measure, operator, value):
-    return {'kind': 'measure', 'measure': measure, 'operator': operator,
-        'value': Decimal(value)}
-
-
-def _standing(level):
-    return {'kind': 'standing', 'standing': level}
-
-
-def _qualification(code):
-    return {'kind': 'qualification', 'qualification': code}
-
-
-# The tier presets, highest first: (code, English, Chinese, combination,
-# criteria, prospects, in the status report, review months). A preset
-# deactivates the company's other tiers.
-PRESETS = {
-    # the elevator-parts rulebook, 002 section 4.1 [S2-86..S2-90]
-    'elevator': [
-        ('strategic', "Strategic", "战略客户", 'any',
-            [_qualification('designated_strategic')], False, True, 6),
-        ('key', "Key", "重点客户", 'all',
-            [_measure('revenue', '>=', 20000000), _standing('leading')],
-            False, True, 6),
-        ('major', "Major", "主要客户", 'all',
-            [_measure('revenue', '>=', 5000000), _standing('medium')],
-            False, False, 12),
-        ('general', "General", "一般客户", 'all', [], False, False, 12),
-        ('potential', "Potential", "潜在客户", 'all', [], True, False, 12),
-        ],
-    # the share rulebook, 002 article 5 [S2-32..S2-34]
-    'share': [
-        ('strategic', "Strategic Partner", "战略合作伙伴", 'any',
-            [_measure('revenue_share', '>', 5),
-                _qualification('long_term_cooperation'),
-                _qualification('major_impact')], False, True, 6),
-        ('key', "Key", "重点客户", 'any',
-            [_measure('revenue_share', '>', 3),
-                _qualification('specific_projects'),
-                _qualification('large_contribution')], False, True, 6),
-        ('general', "General", "一般客户", 'all', [], False, False, 12),
-        ('potential', "Potential", "潜在客户", 'all', [], True, False, 12),
-        ],
-    }
-PRESET_NAMES = [
-    ('elevator', "Elevator-Parts Rulebook"),
-    ('share', "Share Rulebook"),
-    ]
-DEFAULT_PRESET = 'elevator'
 
 
 def is_crm_manager():
@@ -510,16 +446,10 @@ def check_no_waiting_evaluation(company):
 
 
 def _rule_text(combination, criteria):
-    "The words of a rule of the preset, as Tier.criteria_text writes them"
-    pool = Pool()
-    Criterion = pool.get('crm.tier.criterion')
-    if not criteria:
-        return gettext('crm_module.msg_tier_no_criteria')
-    separator = gettext(
-        'crm_module.msg_tier_criteria_and' if combination == 'all'
-        else 'crm_module.msg_tier_criteria_or')
-    return separator.join(
-        Criterion(**c).get_rec_name(None) for c in criteria)
+    "The words of a rule of the preset, as the rule of a tier says them"
+    Criterion = Pool().get('crm.tier.criterion')
+    return rule_text(
+        combination, [Criterion(**c).get_rec_name(None) for c in criteria])
 
 
 def _resolved(company, criteria):
@@ -547,8 +477,6 @@ def preset_changes(company, preset):
     with Transaction().set_context(active_test=False):
         tiers = {t.code: t for t in Tier.search([
                     ('company', '=', company.id)])}
-    Qualification = Pool().get('crm.qualification')
-    Qualification.create_defaults([company])
     lines = []
     codes = set()
     for code, name, _, combination, criteria, prospects, _, _ in (
@@ -561,9 +489,7 @@ def preset_changes(company, preset):
             lines.append(gettext('crm_module.msg_preset_tier_created',
                     tier=name, rule=new))
             continue
-        old = (gettext('crm_module.msg_tier_prospects_rule') if tier.no_sales
-            else tier.criteria_text()
-            or gettext('crm_module.msg_tier_no_criteria'))
+        old = tier.rule
         if not tier.active:
             lines.append(gettext('crm_module.msg_preset_tier_activated',
                     tier=tier.rec_name, rule=new))
@@ -583,19 +509,13 @@ def preset_changes(company, preset):
 def load_preset(company, preset, check=True):
     """Give company the tiers of preset: the rule of each tier of the
     preset (created if missing), the other tiers deactivated"""
-    Tier = Pool().get('crm.tier')
     if check:
         if not is_crm_manager():
             raise PresetError(gettext(
                     'crm_module.msg_preset_manager', company=company.rec_name))
         check_no_waiting_evaluation(company)
-    token = deferred_ladder.set(True)
-    try:
-        tiers = _load_preset(company, preset)
-    finally:
-        deferred_ladder.reset(token)
-    Tier.check_ladder(company)
-    return tiers
+    with ladder_checked_after(lambda: [company]):
+        return _load_preset(company, preset)
 
 
 def _load_preset(company, preset):

@@ -1,17 +1,7 @@
 from trytond.pool import Pool, PoolMeta
 from trytond.transaction import Transaction, without_check_access
 
-# The shipped tiers are those of the default preset
-# (classification.PRESETS); these are the ones the monthly status report
-# lists and the data review months, read by the upgrade of older databases.
-DEFAULT_TIERS = [
-    # (code, in the monthly status report)
-    ('strategic', True), ('key', True), ('major', False), ('general', False),
-    ('potential', False),
-    ]
-REVIEW_MONTHS = {
-    'strategic': 6, 'key': 6, 'major': 12, 'general': 12, 'potential': 12}
-
+from .presets import DEFAULT_PRESET
 
 class Company(metaclass=PoolMeta):
     __name__ = 'company.company'
@@ -40,7 +30,7 @@ class Company(metaclass=PoolMeta):
     def create_crm_tiers(cls, companies):
         """Give companies without tiers the shipped qualifications and the
         tiers of the default preset to edit"""
-        from .classification import DEFAULT_PRESET, load_preset
+        from .classification import load_preset
         pool = Pool()
         Tier = pool.get('crm.tier')
         Qualification = pool.get('crm.qualification')

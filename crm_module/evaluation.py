@@ -26,7 +26,7 @@ from .configuration import MEASURES, PERIOD_TYPES
 from .exceptions import (
     EvaluationOverrideError, EvaluationPeriodError, MissingRateError,
     WorkflowStateError)
-from .tier import STANDING_RANK, STANDINGS
+from .tier import STANDING_RANK, STANDINGS, rule_text
 from .workflow import (
     WorkflowGuardMixin, guarded_transition, stamp, stamp_fields, state_in,
     unstamp)
@@ -545,7 +545,7 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
 
         prepare_cents()
         foreign = self._get_foreign_totals()
-        ranked = self._ranked_figures(foreign, tiers)
+        ranked = self._ranked_figures(foreign, tiers, prospects)
         rules = _TierRules(ranked, tiers, prospects)
         values = self._line_values(
             ranked, rules, setting('abc_a_share'), setting('abc_b_share'),
@@ -571,14 +571,13 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
             'abc_b_share': setting('abc_b_share'),
             }
 
-    def _evaluated_figures(self, foreign, tiers):
+    def _evaluated_figures(self, foreign, tiers, prospects):
         """Return the query of the parties evaluated, with their figures in
         cents, and the names of its qualification flags: the parties with
         sales in either period, a tier, a qualification of the company or
         marked as prospects"""
         pool = Pool()
         Party = pool.get('party.party')
-        Tier = pool.get('crm.tier')
         party = Party.__table__()
         totals = self._get_totals_query(foreign)
         qualified, flags = self._qualifications_query(tiers)
@@ -594,7 +593,6 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
             amount, previous_amount = revenue, previous_revenue
         # a former customer bought from the company in the period or the
         # previous one, or holds a tier for customers with sales
-        _, prospects = Tier.ladder(self.company)
         bought = (totals.party != Null) | (
             (party.crm_tier != Null)
             & (party.crm_tier != (prospects.id if prospects else -1)))
@@ -650,11 +648,11 @@ class Evaluation(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
             group_by=[given.party])
         return query, ['q_%d' % i for i in asked]
 
-    def _ranked_figures(self, foreign, tiers):
+    def _ranked_figures(self, foreign, tiers, prospects):
         """Return the evaluated figures with the rank and cumulative
         contribution among the positive contributions and the company
         totals of the measure, of revenue and of gross margin"""
-        figures, flags = self._evaluated_figures(foreign, tiers)
+        figures, flags = self._evaluated_figures(foreign, tiers, prospects)
         zero = Literal(0)
         positive = figures.amount > zero
         ranking = Window([positive], order_by=[figures.amount.desc])
@@ -1062,13 +1060,8 @@ class EvaluationLine(CustomerRecNameMixin, ModelSQL, ModelView):
         if tier is None:
             return ''
         met = {int(i) for i in (self.met_criteria or '').split(',') if i}
-        criteria = [c for c in tier.criteria if c.id in met]
-        if not tier.criteria:
-            return gettext('crm_module.msg_tier_no_criteria')
-        separator = gettext(
-            'crm_module.msg_tier_criteria_and' if tier.combination == 'all'
-            else 'crm_module.msg_tier_criteria_or')
-        return separator.join(c.rec_name for c in criteria)
+        return rule_text(tier.combination,
+            [c.rec_name for c in tier.criteria if c.id in met])
 
     def get_resident_required(self, name):
         """A customer of the highest tier whose annual sales reach the

@@ -1,3 +1,4 @@
+import contextlib
 import contextvars
 import datetime as dt
 
@@ -13,7 +14,7 @@ from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
 from .common import CodeNameMixin, CustomerRecNameMixin
-from .company import DEFAULT_TIERS, REVIEW_MONTHS
+from .presets import DEFAULT_PRESET, PRESETS
 from .exceptions import TierInUseError, TierValidationError
 from .workflow import WorkflowRecordMixin
 import itertools
@@ -47,10 +48,37 @@ STANDINGS = [
     ('other', "Other"),
     ]
 STANDING_RANK = {code: rank for rank, (code, _) in enumerate(STANDINGS)}
-# Set while a tier is saved with its criteria
-_saving_tier = contextvars.ContextVar('crm_saving_tier', default=False)
-# Set while a preset rewrites all the tiers: the ladder is checked at the end
-deferred_ladder = contextvars.ContextVar('crm_deferred_ladder', default=False)
+_ladder_deferred = contextvars.ContextVar('crm_ladder_deferred', default=False)
+
+
+@contextlib.contextmanager
+def ladder_checked_after(companies):
+    """Check the tier ladders of companies (a callable, called at the end)
+    once every write of the block is done, not between them: a tier saved
+    with its criteria, a criterion deleted with its tier, a preset that
+    rewrites all the tiers. Nested blocks leave the check to the outer one.
+    """
+    if _ladder_deferred.get():
+        yield
+        return
+    token = _ladder_deferred.set(True)
+    try:
+        yield
+    finally:
+        _ladder_deferred.reset(token)
+    Tier = Pool().get('crm.tier')
+    for company in companies():
+        Tier.check_ladder(company)
+
+
+def rule_text(combination, names):
+    "Return the criteria names of a tier's rule joined by and/or, in words"
+    if not names:
+        return gettext('crm_module.msg_tier_no_criteria')
+    separator = gettext(
+        'crm_module.msg_tier_criteria_and' if combination == 'all'
+        else 'crm_module.msg_tier_criteria_or')
+    return separator.join(names)
 
 
 class Tier(
@@ -121,9 +149,9 @@ class Tier(
             cursor.execute(*table.update(
                     [table.status_report], [True],
                     where=table.code.in_(
-                        [c for c, reported in DEFAULT_TIERS if reported])))
+                        [r[0] for r in PRESETS[DEFAULT_PRESET] if r[6]])))
         if review_created:
-            for code, months in REVIEW_MONTHS.items():
+            for code, *_, months in PRESETS[DEFAULT_PRESET]:
                 cursor.execute(*table.update(
                         [table.review_months], [months],
                         where=table.code == code))
@@ -158,19 +186,18 @@ class Tier(
 
     @classmethod
     def create(cls, vlist):
-        token = _saving_tier.set(True)
-        try:
-            return super().create(vlist)
-        finally:
-            _saving_tier.reset(token)
+        tiers = []
+        with ladder_checked_after(lambda: {t.company for t in tiers}):
+            tiers.extend(super().create(vlist))
+        return tiers
 
     @classmethod
     def write(cls, *args):
-        token = _saving_tier.set(True)
-        try:
+        tiers = cls.browse([t for records in args[::2] for t in records])
+        companies = {t.company for t in tiers}
+        with ladder_checked_after(
+                lambda: companies | {t.company for t in cls.browse(tiers)}):
             super().write(*args)
-        finally:
-            _saving_tier.reset(token)
 
     @classmethod
     def validate(cls, tiers):
@@ -184,9 +211,6 @@ class Tier(
                 raise TierValidationError(gettext(
                         'crm_module.msg_tier_prospects_criteria',
                         tier=tier.rec_name))
-        if not deferred_ladder.get():
-            for company in {t.company for t in tiers}:
-                cls.check_ladder(company)
 
     @classmethod
     def ladder(cls, company):
@@ -229,17 +253,8 @@ class Tier(
     def get_rule(self, name):
         if self.no_sales:
             return gettext('crm_module.msg_tier_prospects_rule')
-        return self.criteria_text() or gettext(
-            'crm_module.msg_tier_no_criteria')
-
-    def criteria_text(self):
-        "Return the rule of the tier in words"
-        if not self.criteria:
-            return ''
-        separator = gettext(
-            'crm_module.msg_tier_criteria_and' if self.combination == 'all'
-            else 'crm_module.msg_tier_criteria_or')
-        return separator.join(c.rec_name for c in self.criteria)
+        return rule_text(
+            self.combination, [c.rec_name for c in self.criteria])
 
     @classmethod
     def delete(cls, tiers):
@@ -267,12 +282,10 @@ class Tier(
                             tier=', '.join(t.rec_name for t in tiers),
                             model=Model.__names__()['model'],
                             record=record.rec_name))
-        # its criteria go with it: the ladder is the same without them
-        token = _saving_tier.set(True)
-        try:
+        # its criteria go with it: the ladder is checked without them
+        companies = {t.company for t in tiers}
+        with ladder_checked_after(lambda: companies):
             super().delete(tiers)
-        finally:
-            _saving_tier.reset(token)
 
 
 class TierCriterion(sequence_ordered(), ModelSQL, ModelView):
@@ -449,23 +462,26 @@ class TierCriterion(sequence_ordered(), ModelSQL, ModelView):
                         qualification=self.qualification.rec_name))
 
     @classmethod
-    def validate(cls, criteria):
-        super().validate(criteria)
-        # A tier saved with its criteria checks its ladder once they are
-        # all written; criteria written on their own check it now.
-        if not (_saving_tier.get() or deferred_ladder.get()):
-            Tier = Pool().get('crm.tier')
-            for company in {c.tier.company for c in criteria}:
-                Tier.check_ladder(company)
+    def create(cls, vlist):
+        criteria = []
+        with ladder_checked_after(
+                lambda: {c.tier.company for c in criteria}):
+            criteria.extend(super().create(vlist))
+        return criteria
+
+    @classmethod
+    def write(cls, *args):
+        criteria = [c for records in args[::2] for c in records]
+        companies = {c.tier.company for c in criteria}
+        with ladder_checked_after(lambda: companies | {
+                    c.tier.company for c in cls.browse(criteria)}):
+            super().write(*args)
 
     @classmethod
     def delete(cls, criteria):
         companies = {c.tier.company for c in criteria}
-        super().delete(criteria)
-        if not (_saving_tier.get() or deferred_ladder.get()):
-            Tier = Pool().get('crm.tier')
-            for company in companies:
-                Tier.check_ladder(company)
+        with ladder_checked_after(lambda: companies):
+            super().delete(criteria)
 
 
 def _configured_measures():
