@@ -91,6 +91,10 @@ class VisitPolicyError(ValidationError):
     pass
 
 
+class SponsorError(ValidationError):
+    pass
+
+
 class PlanValidationError(ValidationError):
     pass
 

@@ -12,7 +12,7 @@ from trytond.transaction import Transaction
 from .classification import change_classification
 from .clock import add_interval, today
 from .evaluation import ABC_CLASSES, AMOUNT, PERCENT
-from .exceptions import ClassificationError
+from .exceptions import ClassificationError, SponsorError
 from .tier import STANDINGS
 from .workflow import in_workflow
 
@@ -90,6 +90,12 @@ class Party(metaclass=PoolMeta):
     crm_account_manager = fields.Many2One(
         'company.employee', "Key Account Manager",
         help="The employee responsible for the whole relationship.")
+    crm_executive_sponsor = fields.Many2One(
+        'company.employee', "Executive Sponsor",
+        # The rules are checked by check_executive_sponsor, with messages
+        # that say which one is broken.
+        help="The member of the company's management who meets the "
+        "customer's top management and answers for executive visits.")
     crm_resident_representative = fields.Many2One(
         'company.employee', "Resident Representative",
         help="Stationed at strategic customers with large annual sales.")
@@ -253,8 +259,9 @@ class Party(metaclass=PoolMeta):
         LastContact = Pool().get('crm.last_contact')
         _, operator, value = clause
         wanted = (operator == '=') == bool(value)
-        dormant = [c.party.id for c in LastContact.search(
-                LastContact.dormant_domain())]
+        # The ids of crm.last_contact are those of the parties.
+        dormant = LastContact.search(
+            LastContact.dormant_domain(), query=True)
         return [('id', 'in' if wanted else 'not in', dormant)]
 
     def get_crm_big_customer(self, name):
@@ -369,6 +376,33 @@ class Party(metaclass=PoolMeta):
         return values
 
     @classmethod
+    def validate_fields(cls, parties, field_names):
+        super().validate_fields(parties, field_names)
+        if field_names & {'crm_executive_sponsor', 'crm_tier'}:
+            cls.check_executive_sponsor(parties)
+
+    @classmethod
+    def check_executive_sponsor(cls, parties):
+        """Refuse an executive sponsor outside the management of the
+        customer's company (its tier's, or the user's company)"""
+        context_company = Transaction().context.get('company')
+        for party in parties:
+            sponsor = party.crm_executive_sponsor
+            if not sponsor:
+                continue
+            company = (party.crm_tier.company.id if party.crm_tier
+                else context_company)
+            if company and sponsor.company.id != company:
+                raise SponsorError(gettext(
+                        'crm_module.msg_party_sponsor_company',
+                        party=party.rec_name, employee=sponsor.rec_name,
+                        company=sponsor.company.rec_name))
+            if not sponsor.crm_management:
+                raise SponsorError(gettext(
+                        'crm_module.msg_party_sponsor_management',
+                        party=party.rec_name, employee=sponsor.rec_name))
+
+    @classmethod
     def create(cls, vlist):
         for values in vlist:
             cls._check_classification(values, create=True)
@@ -384,6 +418,19 @@ class Party(metaclass=PoolMeta):
         super().write(*args)
         if any('code' in v for v in args[1::2]):
             Pool().get('crm.sales.summary').match_unmatched()
+
+
+class Employee(metaclass=PoolMeta):
+    __name__ = 'company.employee'
+
+    crm_management = fields.Boolean(
+        "Company Management",
+        help="A member of the company's top management, who can be the "
+        "executive sponsor of customers.")
+
+    @classmethod
+    def default_crm_management(cls):
+        return False
 
 
 class PartyIdentifier(metaclass=PoolMeta):

@@ -1,7 +1,10 @@
-from sql import Literal, Null
+import datetime as dt
+
+from sql import Cast, Literal, Null
 from sql.aggregate import Count, Max, Min
-from sql.conditionals import Case
+from sql.conditionals import Case, Coalesce
 from sql.functions import CurrentTimestamp
+from sql.operators import Concat
 
 from trytond import backend
 from trytond.i18n import gettext
@@ -11,7 +14,7 @@ from trytond.pyson import Eval
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
-from .clock import add_interval, sql_date, today
+from .clock import add_interval, month_add, sql_date, today
 from .common import CustomerRecNameMixin
 from .numeric import achieved_percent
 from .exceptions import VisitPolicyError, VisitValidationError
@@ -27,30 +30,48 @@ INTERVAL_UNITS = [
     ('months', "Months"),
     ('days', "Days"),
     ]
+# The ways of contact a visit record keeps; each policy line says which of
+# them count as a visit of its level.
+WAYS = [
+    ('visit', "On-Site Visit"),
+    ('video', "Video Meeting"),
+    ('phone', "Phone"),
+    ('email', "E-mail"),
+    ('sms', "SMS"),
+    ]
+DEFAULT_COUNTING_WAYS = ['video', 'visit']
 # The shipped visit policy (doc/policy.md#account-plans-visits-and-care):
-# per tier code, the minimum
-# frequency of each level as (level, interval, unit); an interval of None
-# allows the level without requiring it. The strategic figures are the
-# rulebook's; key customers are visited half as often.
+# per tier code, the minimum frequency of each level as (level, interval,
+# unit); an interval of None allows the level without requiring it. The
+# figures are the rulebook's for strategic customers, and key customers
+# follow the same rules.
+_STRATEGIC_POLICY = [
+    ('executive', 6, 'months'),
+    ('account_manager', 1, 'months'),
+    ('technical', 6, 'months'),
+    ('quality', 3, 'months'),
+    ('after_sales', None, 'months'),
+    ]
 DEFAULT_VISIT_POLICY = {
-    'strategic': [
-        ('executive', 6, 'months'),
-        ('account_manager', 1, 'months'),
-        ('technical', 6, 'months'),
-        ('quality', 3, 'months'),
-        ('after_sales', None, 'months'),
-        ],
-    'key': [
-        ('executive', 12, 'months'),
-        ('account_manager', 2, 'months'),
-        ('technical', 12, 'months'),
-        ('quality', 6, 'months'),
-        ('after_sales', None, 'months'),
-        ],
+    'strategic': _STRATEGIC_POLICY,
+    'key': _STRATEGIC_POLICY,
     }
+# What releases before 3/7 shipped for key customers, found in no
+# rulebook: a key policy still equal to it was never edited and becomes
+# the strategic one on update.
+_FORMER_KEY_POLICY = {
+    ('executive', 12, 'months'),
+    ('account_manager', 2, 'months'),
+    ('technical', 12, 'months'),
+    ('quality', 6, 'months'),
+    ('after_sales', None, 'months'),
+    }
+# Calendar windows of the intervals that divide none of a month, a
+# quarter, a half-year or a year are counted from this day.
+WINDOW_EPOCH = dt.date(2000, 1, 1)
 # The party field naming the employee responsible for each visit level.
 LEVEL_RESPONSIBLE = {
-    'executive': 'crm_account_manager',
+    'executive': 'crm_executive_sponsor',
     'account_manager': 'crm_account_manager',
     'technical': 'crm_technical_lead',
     'quality': 'crm_quality_engineer',
@@ -74,6 +95,12 @@ class VisitPolicy(ModelSQL, ModelView):
         "leave empty to allow the level without requiring it.")
     interval_unit = fields.Selection(
         INTERVAL_UNITS, "Unit", required=True, sort=False)
+    ways = fields.MultiSelection(
+        WAYS, "Counting Ways", sort=False,
+        help="The ways of contact that count as a visit of this level; "
+        "other contacts are recorded but do not make the level "
+        "compliant. The shipped policy counts on-site visits and video "
+        "meetings.")
 
     @classmethod
     def __setup__(cls):
@@ -87,10 +114,16 @@ class VisitPolicy(ModelSQL, ModelView):
 
     @classmethod
     def __register__(cls, module):
-        created = not backend.TableHandler.table_exist(cls._table)
+        table_h = backend.TableHandler
+        created = not table_h.table_exist(cls._table)
+        # Releases before 3/7 knew no ways of contact.
+        upgraded = not created and not table_h(cls, module).column_exist(
+            'ways')
         super().__register__(module)
         if created:
             cls._register_defaults()
+        elif upgraded:
+            cls._migrate_ways_and_key_policy()
 
     @classmethod
     def _register_defaults(cls):
@@ -106,16 +139,51 @@ class VisitPolicy(ModelSQL, ModelView):
         for tier_id, code in cursor:
             for level, interval, unit in DEFAULT_VISIT_POLICY[code]:
                 rows.append([tier_id, level, interval, unit,
+                        cls.ways.sql_format(DEFAULT_COUNTING_WAYS),
                         0, CurrentTimestamp()])
         if rows:
             cursor.execute(*table.insert([
                         table.tier, table.level, table.interval,
-                        table.interval_unit, table.create_uid,
+                        table.interval_unit, table.ways, table.create_uid,
                         table.create_date], rows))
+
+    @classmethod
+    def _migrate_ways_and_key_policy(cls):
+        """Count on-site visits and video meetings on every line, and give
+        the key tiers whose policy is still the one shipped before 3/7 the
+        strategic policy"""
+        pool = Pool()
+        Tier = pool.get('crm.tier')
+        tier = Tier.__table__()
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.update([table.ways],
+                [cls.ways.sql_format(DEFAULT_COUNTING_WAYS)]))
+        cursor.execute(*table.join(tier, condition=table.tier == tier.id
+                ).select(table.tier, table.level, table.interval,
+                table.interval_unit, where=tier.code == 'key'))
+        lines = {}
+        for tier_id, level, interval, unit in cursor:
+            lines.setdefault(tier_id, set()).add((level, interval, unit))
+        strategic = {level: (interval, unit)
+            for level, interval, unit in DEFAULT_VISIT_POLICY['key']}
+        for tier_id, policy in lines.items():
+            if policy != _FORMER_KEY_POLICY:
+                continue  # edited by the company: kept as it is
+            for level, (interval, unit) in strategic.items():
+                cursor.execute(*table.update(
+                        [table.interval, table.interval_unit],
+                        [interval, unit],
+                        where=(table.tier == tier_id)
+                        & (table.level == level)))
 
     @classmethod
     def default_interval_unit(cls):
         return 'months'
+
+    @classmethod
+    def default_ways(cls):
+        return list(DEFAULT_COUNTING_WAYS)
 
     @fields.depends('tier', '_parent_tier.company')
     def on_change_with_company(self, name=None):
@@ -140,6 +208,12 @@ class VisitPolicy(ModelSQL, ModelView):
                             'crm_module.msg_visit_policy_interval',
                             policy=policy.rec_name,
                             interval=policy.interval))
+        if field_names & {'interval', 'ways'}:
+            for policy in policies:
+                if policy.interval is not None and not policy.ways:
+                    raise VisitPolicyError(gettext(
+                            'crm_module.msg_visit_policy_ways',
+                            policy=policy.rec_name))
 
     @classmethod
     def create_defaults(cls, tiers):
@@ -157,8 +231,17 @@ class VisitPolicy(ModelSQL, ModelView):
                             'level': level,
                             'interval': interval,
                             'interval_unit': unit,
+                            'ways': list(DEFAULT_COUNTING_WAYS),
                             })
         return cls.create(vlist)
+
+    @classmethod
+    def counts(cls, policy, visit):
+        """Return the SQL condition that the visit row is made in a way the
+        policy row counts (the ways are stored as a JSON list of strings,
+        on every backend)"""
+        return Cast(policy.ways, 'VARCHAR').like(
+            Concat(Concat('%"', visit.way), '"%'))
 
     @classmethod
     def levels_by_tier(cls, tier_ids):
@@ -184,6 +267,11 @@ class Visit(ModelSQL, ModelView):
     date = fields.Date("Date", required=True)
     level = fields.Selection(LEVELS, "Level", required=True)
     level_string = level.translated('level')
+    way = fields.Selection(
+        WAYS, "Way of Contact", required=True, sort=False,
+        help="How the contact took place; the visit policy of the "
+        "customer's tier says which ways count as a visit.")
+    way_string = way.translated('way')
     subject = fields.Char("Subject")
     attendees = fields.Many2Many(
         'crm.visit-company.employee', 'visit', 'employee', "Our Attendees",
@@ -218,6 +306,10 @@ class Visit(ModelSQL, ModelView):
     @classmethod
     def default_level(cls):
         return 'account_manager'
+
+    @classmethod
+    def default_way(cls):
+        return 'visit'
 
     def get_rec_name(self, name):
         return '%s %s %s' % (
@@ -269,12 +361,12 @@ class VisitEmployee(ModelSQL):
 
 
 class VisitCompliance(CustomerRecNameMixin, ModelSQL, ModelView):
-    """Per customer and required level: the last visit and when the next
-    one is due.
+    """Per customer and required level: the last visit, when the next one
+    is due and who answers for it.
 
-    The rows come from SQL; the due date is computed in Python because
-    adding months must stop at the end of shorter months the same way on
-    every database.
+    The rows come from SQL, and so do the searches; the due date shown is
+    computed in Python because adding months must stop at the end of
+    shorter months the same way on every database.
     """
     __name__ = 'crm.visit.compliance'
     __string__ = "Visit Compliance"
@@ -291,10 +383,23 @@ class VisitCompliance(CustomerRecNameMixin, ModelSQL, ModelView):
     level_string = level.translated('level')
     account_manager = fields.Many2One(
         'company.employee', "Key Account Manager", readonly=True)
+    responsible = fields.Many2One(
+        'company.employee', "Responsible", readonly=True,
+        help="The employee the customer names for the level (executive "
+        "sponsor, key account manager, technical lead, quality engineer, "
+        "after-sales contact); the key account manager while none is "
+        "named.")
+    unassigned = fields.Boolean(
+        "Unassigned", readonly=True,
+        help="The customer names nobody for this level: it is charged to "
+        "the key account manager until someone is named.")
     interval = fields.Integer("At Least Every", readonly=True)
     interval_unit = fields.Selection(
         INTERVAL_UNITS, "Unit", readonly=True)
-    last_visit = fields.Date("Last Visit", readonly=True)
+    last_visit = fields.Date(
+        "Last Visit", readonly=True,
+        help="The last contact of the level made in a way the policy "
+        "counts as a visit.")
     tier_since = fields.Date("Tier Since", readonly=True)
     next_due = fields.Function(
         fields.Date(
@@ -306,9 +411,6 @@ class VisitCompliance(CustomerRecNameMixin, ModelSQL, ModelView):
         fields.Integer("Overdue Days"), 'get_due')
     overdue = fields.Function(
         fields.Boolean("Overdue"), 'get_due', searcher='search_overdue')
-    responsible = fields.Function(
-        fields.Many2One('company.employee', "Responsible"),
-        'get_responsible')
 
     @classmethod
     def __setup__(cls):
@@ -318,24 +420,41 @@ class VisitCompliance(CustomerRecNameMixin, ModelSQL, ModelView):
             ('level', 'ASC'), ('id', 'ASC')]
 
     @classmethod
+    def _last_visits(cls):
+        """Return the SQL query of the last visit per company, party and
+        level made in a way the policy of the party's tier counts"""
+        pool = Pool()
+        Party = pool.get('party.party')
+        Policy = pool.get('crm.visit.policy')
+        Visit = pool.get('crm.visit')
+        party = Party.__table__()
+        policy = Policy.__table__()
+        visit = Visit.__table__()
+        return visit.join(party, condition=visit.party == party.id
+            ).join(policy, condition=(policy.tier == party.crm_tier)
+                & (policy.level == visit.level)
+            ).select(
+                visit.company.as_('company'), visit.party.as_('party'),
+                visit.level.as_('level'), Max(visit.date).as_('date'),
+                where=Policy.counts(policy, visit),
+                group_by=[visit.company, visit.party, visit.level])
+
+    @classmethod
     def table_query(cls):
         pool = Pool()
         Party = pool.get('party.party')
         Tier = pool.get('crm.tier')
         Policy = pool.get('crm.visit.policy')
-        Visit = pool.get('crm.visit')
         party = Party.__table__()
         tier = Tier.__table__()
         policy = Policy.__table__()
-        visit = Visit.__table__()
 
-        last = visit.select(
-            visit.company, visit.party, visit.level,
-            Max(visit.date).as_('date'),
-            group_by=[visit.company, visit.party, visit.level])
+        last = cls._last_visits()
         level_index = Case(*((policy.level == level, i)
                 for i, (level, _) in enumerate(LEVELS, 1)),
             else_=0)
+        person = Case(*((policy.level == level, getattr(party, field))
+                for level, field in LEVEL_RESPONSIBLE.items()))
         return (party
             .join(tier, condition=party.crm_tier == tier.id)
             .join(policy, condition=(policy.tier == tier.id)
@@ -354,6 +473,10 @@ class VisitCompliance(CustomerRecNameMixin, ModelSQL, ModelView):
                 tier.id.as_('tier'),
                 policy.level.as_('level'),
                 party.crm_account_manager.as_('account_manager'),
+                Coalesce(person, party.crm_account_manager).as_(
+                    'responsible'),
+                Case((person == Null, Literal(True)),
+                    else_=Literal(False)).as_('unassigned'),
                 policy.interval.as_('interval'),
                 policy.interval_unit.as_('interval_unit'),
                 last.date.as_('last_visit'),
@@ -388,68 +511,136 @@ class VisitCompliance(CustomerRecNameMixin, ModelSQL, ModelView):
 
     @classmethod
     def search_overdue(cls, name, clause):
+        """Search in SQL: for each interval of the policy, the latest base
+        date (last visit, or tier date) that is overdue today"""
+        Policy = Pool().get('crm.visit.policy')
         _, operator, value = clause
         wanted = (operator == '=') == bool(value)
         date = today()
-        query = cls.table_query()
+        policy = Policy.__table__()
         cursor = Transaction().connection.cursor()
-        cursor.execute(*query.select(query.id, query.last_visit,
-                query.tier_since, query.interval, query.interval_unit))
-        ids = [id_ for id_, last_visit, since, interval, unit in cursor
-            if cls.compute_due(sql_date(last_visit), sql_date(since), interval,
-                unit, date)[2]]
+        cursor.execute(*policy.select(
+                policy.interval, policy.interval_unit,
+                where=policy.interval != Null,
+                group_by=[policy.interval, policy.interval_unit]))
+        query = cls.table_query()
+        base = Coalesce(query.last_visit, query.tier_since)
+        overdue = base == Null
+        for interval, unit in cursor.fetchall():
+            overdue |= ((query.interval == interval)
+                & (query.interval_unit == unit)
+                & (base <= latest_overdue_base(interval, unit, date)))
+        ids = query.select(query.id, where=overdue)
         return [('id', 'in' if wanted else 'not in', ids)]
 
     @classmethod
     def period_figures(cls, rows, from_date, to_date):
         """Return for each row (company, party, level, interval, unit) the
-        visits required in the period and the visits done in it, at most
-        the required number"""
+        windows of the interval required in the period and those done.
+
+        A window is required in the period in which it ends and done when
+        a visit of the level, made in a way the policy counts, falls inside
+        it; each window counts once.
+        """
+        windows = {(interval, unit): calendar_windows(
+                interval, unit, from_date, to_date)
+            for _, _, _, interval, unit in rows}
+        parties = sorted({r[1] for r in rows})
+        done = cls._windows_done(parties, windows, to_date)
+        return [(len(windows[interval, unit]),
+                done.get((company, party, level), 0))
+            for company, party, level, interval, unit in rows]
+
+    @classmethod
+    def _windows_done(cls, parties, windows, to_date):
+        """Return per (company, party, level) the number of required
+        windows (per interval, unit) a counting visit falls in"""
         pool = Pool()
+        Party = pool.get('party.party')
+        Tier = pool.get('crm.tier')
+        Policy = pool.get('crm.visit.policy')
         Visit = pool.get('crm.visit')
+        party = Party.__table__()
+        tier = Tier.__table__()
+        policy = Policy.__table__()
         visit = Visit.__table__()
+        numbered = [(pair, start, end)
+            for pair, pair_windows in windows.items()
+            for start, end in pair_windows]
+        if not numbered:
+            return {}
+        window = Case(*(((policy.interval == interval)
+                    & (policy.interval_unit == unit)
+                    & (visit.date >= start) & (visit.date <= end), i)
+                for i, ((interval, unit), start, end)
+                in enumerate(numbered)))
+        earliest = min(start for _, start, _ in numbered)
         cursor = Transaction().connection.cursor()
-        done_counts = {}
-        parties = list({r[1] for r in rows})
+        result = {}
         for sub_ids in grouped_slice(parties, backend.MAX_QUERY_PARAMS):
-            cursor.execute(*visit.select(
-                    visit.company, visit.party, visit.level, Count(Literal(1)),
+            cursor.execute(*visit
+                .join(party, condition=visit.party == party.id)
+                .join(tier, condition=(party.crm_tier == tier.id)
+                    & (tier.company == visit.company))
+                .join(policy, condition=(policy.tier == tier.id)
+                    & (policy.level == visit.level))
+                .select(visit.company, visit.party, visit.level,
+                    Count(window, distinct=True),
                     where=visit.party.in_(list(sub_ids))
-                    & (visit.date >= from_date) & (visit.date <= to_date),
+                    & (visit.date >= earliest) & (visit.date <= to_date)
+                    & Policy.counts(policy, visit),
                     group_by=[visit.company, visit.party, visit.level]))
-            for company, party, level, count in cursor:
-                done_counts[company, party, level] = count
-        figures, requirements = [], {}
-        for company, party, level, interval, unit in rows:
-            # Many rows share a policy: count its windows once.
-            needed = requirements.get((interval, unit))
-            if needed is None:
-                needed = requirements[interval, unit] = required_visits(
-                    interval, unit, from_date, to_date)
-            figures.append((needed,
-                    min(done_counts.get((company, party, level), 0), needed)))
-        return figures
-
-    def get_responsible(self, name):
-        employee = getattr(self.party, LEVEL_RESPONSIBLE[self.level], None)
-        if not employee:
-            employee = self.party.crm_account_manager
-        return employee.id if employee else None
+            for company, party_id, level, count in cursor:
+                result[company, party_id, level] = count
+        return result
 
 
-def required_visits(interval, unit, from_date, to_date):
-    """Return how many visits an interval requires in a period: one for
-    each window of the interval that starts in the period"""
+def calendar_window(date, interval, unit):
+    """Return the first and last day of the calendar window of interval
+    (months or days) that holds date: months, quarters, half-years and
+    years for intervals dividing a year, otherwise windows counted from
+    WINDOW_EPOCH"""
+    if unit == 'days':
+        index = (date - WINDOW_EPOCH).days // interval
+        start = WINDOW_EPOCH + dt.timedelta(days=index * interval)
+        return start, start + dt.timedelta(days=interval - 1)
+    months = (date.year - WINDOW_EPOCH.year) * 12 + date.month - 1
+    start = month_add(WINDOW_EPOCH, months // interval * interval)
+    return start, month_add(start, interval) - dt.timedelta(days=1)
+
+
+def calendar_windows(interval, unit, from_date, to_date):
+    """Return the (start, end) of the calendar windows of interval that
+    end in the period from from_date to to_date, oldest first"""
+    result = []
     if not interval or from_date > to_date:
-        return 0
-    count, start = 0, from_date
-    while start <= to_date:
-        count += 1
-        try:
-            start = add_interval(from_date, interval * count, unit)
-        except (OverflowError, ValueError):
-            break  # the next window starts after the last date there is
-    return count
+        return result
+    try:
+        start, end = calendar_window(from_date, interval, unit)
+        while end <= to_date:
+            result.append((start, end))
+            start, end = calendar_window(
+                end + dt.timedelta(days=1), interval, unit)
+    except (OverflowError, ValueError):
+        pass  # the next window ends after the last date there is
+    return result
+
+
+def latest_overdue_base(interval, unit, date):
+    """Return the latest day whose due date (the day plus interval) is
+    before date: the visits on or before it are overdue on date"""
+    if unit == 'days':
+        return date - dt.timedelta(days=interval + 1)
+    # Adding months is not reversible at the end of months: start from
+    # the same day interval months back and step to the last such day.
+    months = date.year * 12 + date.month - 1 - interval
+    base = date.replace(year=months // 12, month=months % 12 + 1, day=1)
+    base += dt.timedelta(days=date.day - 1)
+    while add_interval(base, interval, unit) >= date:
+        base -= dt.timedelta(days=1)
+    while add_interval(base + dt.timedelta(days=1), interval, unit) < date:
+        base += dt.timedelta(days=1)
+    return base
 
 
 class ComplianceContext(ModelView):
@@ -477,25 +668,34 @@ class ComplianceContext(ModelView):
 
 
 class ManagerCompliance(ModelSQL, ModelView):
-    "Per key account manager: the share of required visits done in a period"
+    """Per responsible employee: the share of the required visit windows
+    done in a period; the levels a customer names nobody for are charged
+    to its key account manager on a row of their own"""
     __name__ = 'crm.visit.compliance.manager'
-    __string__ = "Visit Compliance by Account Manager"
+    __string__ = "Visit Compliance by Responsible"
 
     company = fields.Many2One('company.company', "Company", readonly=True)
     employee = fields.Many2One(
-        'company.employee', "Key Account Manager", readonly=True)
+        'company.employee', "Responsible", readonly=True,
+        help="The employee answering for the levels, or the key account "
+        "manager for the unassigned levels.")
+    unassigned = fields.Boolean(
+        "Unassigned Levels", readonly=True,
+        help="The levels the customers name nobody for, charged to the "
+        "key account manager until someone is named.")
     customers = fields.Integer("Customers", readonly=True)
     required = fields.Function(
         fields.Integer(
             "Required Visits",
-            help="One visit per level for each interval of the policy that "
-            "starts in the period."),
+            help="One visit per level for each calendar window of the "
+            "policy (month, quarter, half-year, year) that ends in the "
+            "period."),
         'get_compliance')
     done = fields.Function(
         fields.Integer(
             "Visits Done",
-            help="Visits in the period, at most the required number per "
-            "customer and level."),
+            help="The required windows with a visit of the level inside "
+            "them, each window counted once."),
         'get_compliance')
     rate = fields.Function(
         fields.Numeric("Compliance %", digits=(5, 2)), 'get_compliance')
@@ -503,23 +703,31 @@ class ManagerCompliance(ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
-        cls._order = [('employee', 'ASC'), ('id', 'ASC')]
+        cls._order = [
+            ('employee', 'ASC NULLS LAST'), ('unassigned', 'ASC'),
+            ('id', 'ASC')]
+
+    @staticmethod
+    def _row_id(responsible, unassigned):
+        "The SQL id of the row of a responsible and unassigned flag"
+        return (Coalesce(responsible, 0) * 2
+            + Case((unassigned == Literal(True), 1), else_=0))
 
     @classmethod
     def table_query(cls):
         Compliance = Pool().get('crm.visit.compliance')
         query = Compliance.table_query()
         return query.select(
-            query.account_manager.as_('id'),
+            cls._row_id(query.responsible, query.unassigned).as_('id'),
             Literal(0).as_('create_uid'),
             CurrentTimestamp().as_('create_date'),
             cls.write_uid.sql_cast(Literal(Null)).as_('write_uid'),
             cls.write_date.sql_cast(Literal(Null)).as_('write_date'),
             Min(query.company).as_('company'),
-            query.account_manager.as_('employee'),
+            query.responsible.as_('employee'),
+            query.unassigned.as_('unassigned'),
             Count(query.party, distinct=True).as_('customers'),
-            where=query.account_manager != Null,
-            group_by=[query.account_manager])
+            group_by=[query.responsible, query.unassigned])
 
     @classmethod
     def _period(cls):
@@ -532,37 +740,37 @@ class ManagerCompliance(ModelSQL, ModelView):
         return from_date, to_date
 
     @classmethod
-    def get_compliance(cls, managers, names):
-        pool = Pool()
-        Compliance = pool.get('crm.visit.compliance')
+    def get_compliance(cls, rows, names):
+        Compliance = Pool().get('crm.visit.compliance')
         cursor = Transaction().connection.cursor()
         from_date, to_date = cls._period()
 
         query = Compliance.table_query()
-        rows = []
+        row_id = cls._row_id(query.responsible, query.unassigned)
+        lines = []
         for sub_ids in grouped_slice(
-                [m.id for m in managers], backend.MAX_QUERY_PARAMS):
-            cursor.execute(*query.select(query.account_manager,
-                    query.company, query.party, query.level, query.interval,
+                [r.id for r in rows], backend.MAX_QUERY_PARAMS):
+            cursor.execute(*query.select(row_id, query.company,
+                    query.party, query.level, query.interval,
                     query.interval_unit,
-                    where=query.account_manager.in_(list(sub_ids))))
-            rows.extend(cursor)
+                    where=row_id.in_(list(sub_ids))))
+            lines.extend(cursor)
         figures = Compliance.period_figures(
-            [r[1:] for r in rows], from_date, to_date)
+            [line[1:] for line in lines], from_date, to_date)
 
-        required = {m.id: 0 for m in managers}
-        done = {m.id: 0 for m in managers}
-        for (manager, *_), (needed, visited) in zip(
-                rows, figures, strict=True):
-            required[manager] += needed
-            done[manager] += visited
+        required = {r.id: 0 for r in rows}
+        done = {r.id: 0 for r in rows}
+        for (id_, *_), (needed, visited) in zip(
+                lines, figures, strict=True):
+            required[id_] += needed
+            done[id_] += visited
         result = {n: {} for n in names}
-        for manager in managers:
+        for row in rows:
             values = {
-                'required': required[manager.id],
-                'done': done[manager.id],
-                'rate': achieved_percent(done[manager.id], required[manager.id]),
+                'required': required[row.id],
+                'done': done[row.id],
+                'rate': achieved_percent(done[row.id], required[row.id]),
                 }
             for name in names:
-                result[name][manager.id] = values[name]
+                result[name][row.id] = values[name]
         return result

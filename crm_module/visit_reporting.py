@@ -1,5 +1,5 @@
-"""The finance report of visit compliance: per account manager and per
-customer and level over a period (report route /visits), as
+"""The finance report of visit compliance: per responsible employee and
+per customer and level over a period (report route /visits), as
 crm_module/doc/report_routes.md describes it."""
 from sql.conditionals import Case
 
@@ -14,8 +14,8 @@ from .visit import LEVELS
 
 def report_compliance(from_date, to_date):
     """Return the finance report of visit compliance from from_date to
-    to_date: the figures of the compliance screens per account manager and
-    those of each customer and required level"""
+    to_date: the figures of the compliance screens per responsible
+    employee and those of each customer and required level"""
     pool = Pool()
     Manager = pool.get('crm.visit.compliance.manager')
     Compliance = pool.get('crm.visit.compliance')
@@ -43,8 +43,9 @@ def report_compliance(from_date, to_date):
 
 
 def _manager_rows(from_date, to_date):
-    """Return the report objects of the account managers with their
-    figures from from_date to to_date, by name"""
+    """Return the report objects of the responsible employees (a second
+    row for the unassigned levels charged to a key account manager) with
+    their figures from from_date to to_date, by name"""
     pool = Pool()
     Manager = pool.get('crm.visit.compliance.manager')
     Employee = pool.get('company.employee')
@@ -52,17 +53,19 @@ def _manager_rows(from_date, to_date):
         managers = Manager.search([])
         figures = Manager.get_compliance(
             managers, ['required', 'done', 'rate'])
-    names = {e.id: e.rec_name
-        for e in Employee.browse([m.employee.id for m in managers])}
+    names = {e.id: e.rec_name for e in Employee.browse(
+            [m.employee.id for m in managers if m.employee])}
     return sorted(({
-                'employee': names[m.employee.id],
+                'employee': names.get(m.employee.id) if m.employee else None,
+                'unassigned': bool(m.unassigned),
                 'customers': m.customers,
                 'required': figures['required'][m.id],
                 'done': figures['done'][m.id],
                 'rate': report_decimal(
                     figures['rate'][m.id], Manager.rate.digits[1]),
                 } for m in managers),
-        key=lambda r: r['employee'])
+        key=lambda r: (r['employee'] is None, r['employee'] or '',
+            r['unassigned']))
 
 
 def _customer_rows(from_date, to_date):
@@ -78,6 +81,8 @@ def _customer_rows(from_date, to_date):
     tier = Tier.__table__()
     employee = Employee.__table__()
     manager = Party.__table__()
+    responsible_employee = Employee.__table__()
+    responsible = Party.__table__()
     level_order = Case(*((query.level == level, i)
             for i, (level, _) in enumerate(LEVELS)), else_=len(LEVELS))
     cursor = Transaction().connection.cursor()
@@ -87,10 +92,15 @@ def _customer_rows(from_date, to_date):
         .join(employee, 'LEFT',
             condition=query.account_manager == employee.id)
         .join(manager, 'LEFT', condition=employee.party == manager.id)
+        .join(responsible_employee, 'LEFT',
+            condition=query.responsible == responsible_employee.id)
+        .join(responsible, 'LEFT',
+            condition=responsible_employee.party == responsible.id)
         .select(
             query.company, query.party, query.level, query.interval,
             query.interval_unit, party.code, party.name, tier.code,
             manager.name, query.last_visit, query.tier_since,
+            responsible.name, query.unassigned,
             where=query.id.in_(Compliance.search([], query=True)),
             order_by=[party.code, query.party, level_order]))
     rows = list(cursor)
@@ -100,7 +110,8 @@ def _customer_rows(from_date, to_date):
     customers = []
     for row, (required, done) in zip(rows, figures, strict=True):
         (_, _, level, interval, unit, code, name, tier_code,
-            account_manager, last_visit, tier_since) = row
+            account_manager, last_visit, tier_since, responsible_name,
+            unassigned) = row
         last_visit = sql_date(last_visit)
         due, days, _ = Compliance.compute_due(
             last_visit, sql_date(tier_since), interval, unit, date)
@@ -110,6 +121,8 @@ def _customer_rows(from_date, to_date):
                 'tier_code': tier_code,
                 'level': level,
                 'account_manager': account_manager,
+                'responsible': responsible_name,
+                'unassigned': bool(unassigned),
                 'last_visit': report_date(last_visit),
                 'next_due': report_date(due),
                 'overdue_days': days,

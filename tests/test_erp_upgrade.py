@@ -20,10 +20,14 @@ from tests.erp_server import BIN, REPOSITORY_ROOT, ErpServer
 from tests.rpc import Rpc
 
 # The last commit of the release before this one (main as it landed on
-# 2026-12-03, before tier rules became criteria).
-PREVIOUS_RELEASE = "3fbf377af0a81523e8eb16f60f64b3a68df3ad6e"
+# 2026-12-03 with tier criteria, before visits had ways of contact and key
+# customers the strategic visit policy).
+PREVIOUS_RELEASE = "bc7b8374397cfe23e65a40b03945148c6974a450"
 # Stamps the upgrade itself may rewrite.
 STAMPS = {"write_date", "write_uid"}
+# Columns the upgrade rewrites on purpose: the key tiers' visit intervals
+# become the strategic ones (test_key_customers_follow_strategic_visits).
+REWRITTEN = {"crm_visit_policy": {"interval"}}
 
 
 def previous_release(directory):
@@ -129,13 +133,13 @@ def test_upgrade_keeps_every_row(upgraded):
     after = Database(server)
     assert set(held) <= set(after.tables())
     assert sum(len(rows) for _, rows in held.values()) > 1000, "demo too small"
-    # The demo was built by the previous release: its tiers have thresholds,
-    # which this release turns into criteria.
-    columns, tiers = held["crm_tier"]
-    assert any(row[columns.index("min_amount")] for row in tiers)
     for table, (columns, rows) in held.items():
         assert set(columns) <= set(after.columns(table)), table
-        assert after.content(table, columns) == rows, table
+        kept = [c for c in columns if c not in REWRITTEN.get(table, set())]
+        assert after.content(table, kept) == sorted(
+            (tuple(row[columns.index(c)] for c in kept) for row in rows),
+            key=lambda row: [str(value) for value in row],
+        ), table
 
 
 def test_upgraded_erp_serves_what_users_entered(upgraded):
@@ -156,37 +160,28 @@ def test_upgraded_erp_serves_what_users_entered(upgraded):
     assert lines, "the demo's evaluations change some tiers"
 
 
-def test_thresholds_became_criteria(upgraded):
-    "Amounts from (>=) and shares above (>), combined by any"
+def test_key_customers_follow_strategic_visits(upgraded):
+    """The key tier's policy shipped before, in no rulebook, becomes the
+    strategic one; every line counts on-site visits and video meetings, and
+    the visits recorded before were on-site visits"""
     held, server = upgraded
     admin = Rpc(server, "admin", server.password)
-    tiers = {
-        t["code"]: t
-        for t in admin.search_read("crm.tier", [], ["code", "combination", "rule"])
-    }
-    assert tiers["key"]["combination"] == "any"
-    assert tiers["key"]["rule"] == (
-        "Annual Revenue >= 20,000,000.00 or Share of Company Revenue % > 3.00"
+    lines = admin.search_read(
+        "crm.visit.policy",
+        [],
+        ["tier.code", "level", "interval", "interval_unit", "ways"],
     )
-    assert tiers["major"]["rule"] == "Annual Revenue >= 5,000,000.00"
-    # the designated-only tier asks the qualification its parties now have
-    assert tiers["strategic"]["rule"] == "Designated Strategic by Management"
-    assert tiers["general"]["rule"] == "every other customer with sales"
-    columns, parties = held["party_party"]
-    designated = sorted(
-        int(row[columns.index("id")])
-        for row in parties
-        if row[columns.index("crm_strategic")] in {"1", "true", "True"}
-    )
-    assert designated, "the demo has designated strategic customers"
-    given = admin.search_read(
-        "crm.party.qualification",
-        [["qualification.code", "=", "designated_strategic"]],
-        ["party", "reason"],
-    )
-    assert sorted(int(g["party"]) for g in given) == designated
-    assert all(g["reason"].strip() for g in given)
-    history = admin.search_read(
-        "crm.party.classification", [["change", "=", "added"]], ["party"]
-    )
-    assert len(history) == len(designated)
+    by_tier = {}
+    for line in lines:
+        by_tier.setdefault(line["tier."]["code"], {})[line["level"]] = (
+            line["interval"],
+            line["interval_unit"],
+        )
+    assert by_tier["key"] == by_tier["strategic"]
+    assert by_tier["key"]["account_manager"] == (1, "months")
+    columns, before = held["crm_visit_policy"]
+    assert {row[columns.index("interval")] for row in before} >= {"12"}
+    assert all(sorted(line["ways"]) == ["video", "visit"] for line in lines)
+    visits = admin.search_read("crm.visit", [], ["way"])
+    assert len(visits) == len(held["crm_visit"][1]) > 0
+    assert {v["way"] for v in visits} == {"visit"}

@@ -380,9 +380,13 @@ def test_business_status_of_june_2025(api, reader, golden):
         g002["service_problems"],
         g002["serious_complaints"],
     ) == (0, 0, 1, 1)
-    # Visits in June: G002's account manager visit of June 20 only.
-    assert g001["visits_done"] == 0
-    assert g002["visits_done"] == 1
+    # Visit windows ending in June: the month (account manager), the
+    # second quarter (quality) and the first half-year (executive and
+    # technical), for both since key customers follow the strategic
+    # policy. G001's executive visit of March 1 falls in the half-year;
+    # G002's account manager visit of June 20 in the month.
+    assert (g001["visits_done"], g001["visits_required"]) == (1, 4)
+    assert (g002["visits_done"], g002["visits_required"]) == (1, 4)
     # The 12 months ending in June, oldest first.
     assert [p["month"] for p in g001["trend"]] == [
         f"{2024 + (m > 12)}-{(m - 1) % 12 + 1:02d}" for m in range(7, 19)
@@ -476,19 +480,34 @@ def test_visit_compliance_of_the_first_half_of_2025(api, reader, golden):
     assert figures[("G001", "executive")] == (1, 1)
     assert figures[("G001", "technical")] == (1, 0)
     assert figures[("G001", "quality")] == (2, 1)
-    # Key G002: every 2 months (3 windows, 2 done), the rest yearly or
-    # half-yearly, none done.
-    assert figures[("G002", "account_manager")] == (3, 2)
+    # Key G002 follows the strategic rules: monthly (6 windows, the
+    # February and June visits), the half-years and quarters none done.
+    assert figures[("G002", "account_manager")] == (6, 2)
     assert figures[("G002", "executive")] == (1, 0)
-    managers = {m["employee"]: m for m in erp["managers"]}
-    anna = managers["Anna Account"]
-    assert (anna["customers"], anna["required"], anna["done"], anna["rate"]) == (
-        2,
-        16,
-        8,
-        "50.00",
-    )
-    assert erp["totals"]["required"] == 16
+    assert figures[("G002", "technical")] == (1, 0)
+    assert figures[("G002", "quality")] == (2, 0)
+    # Both name only their account manager, Anna: she answers for the
+    # monthly level (12 windows, 6 done) and, on a row of its own, for
+    # the unassigned levels (8 windows, 2 done).
+    assert {
+        (c["party_code"], c["level"]): (c["responsible"], c["unassigned"])
+        for c in erp["customers"]
+        if c["party_code"] == "G001"
+    } == {
+        ("G001", "executive"): ("Anna Account", True),
+        ("G001", "account_manager"): ("Anna Account", False),
+        ("G001", "technical"): ("Anna Account", True),
+        ("G001", "quality"): ("Anna Account", True),
+    }
+    rows = {(m["employee"], m["unassigned"]): m for m in erp["managers"]}
+    assert sorted(rows) == [("Anna Account", False), ("Anna Account", True)]
+    figures = {
+        key: (m["customers"], m["required"], m["done"], m["rate"])
+        for key, m in rows.items()
+    }
+    assert figures[("Anna Account", False)] == (2, 12, 6, "50.00")
+    assert figures[("Anna Account", True)] == (2, 8, 2, "25.00")
+    assert erp["totals"]["required"] == 20
     assert erp["totals"]["done"] == 8
 
     assert api.get("/visits", reader, period="2025-H1").json() == erp
@@ -506,7 +525,7 @@ def test_visit_compliance_of_the_first_half_of_2025(api, reader, golden):
     total_row = dict(
         zip(header, sheets["Visits by manager"][len(erp["managers"]) + 1], strict=True)
     )
-    assert total_row["required"] == 16
+    assert total_row["required"] == 20
     assert total_row["done"] == 8
     assert same_cell(erp["totals"]["rate"], total_row["rate"])
 

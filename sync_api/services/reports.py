@@ -311,6 +311,8 @@ VISIT_CUSTOMER_COLUMNS = [
     Column("tier_code", "Tier code"),
     Column("level", "Visit level"),
     Column("account_manager", "Account manager"),
+    Column("responsible", "Responsible"),
+    Column("unassigned", "Unassigned", "bool"),
     Column("last_visit", "Last visit", "date"),
     Column("next_due", "Next due", "date"),
     Column("overdue_days", "Overdue days", "int"),
@@ -319,7 +321,8 @@ VISIT_CUSTOMER_COLUMNS = [
 ]
 
 VISIT_MANAGER_COLUMNS = [
-    Column("employee", "Account manager"),
+    Column("employee", "Responsible"),
+    Column("unassigned", "Unassigned levels", "bool"),
     Column("customers", "Customers", "int"),
     Column("required", "Required", "int", total=True),
     Column("done", "Done", "int", total=True),
@@ -452,7 +455,7 @@ REPORTS: dict[str, Report] = {
         Report(
             name="visits",
             path="/visits",
-            summary="Visit compliance by account manager and customer.",
+            summary="Visit compliance by responsible employee and customer.",
             parameters=(
                 Parameter("period", "YYYY, YYYY-H1, YYYY-Q2 or YYYY-MM (required)"),
             ),
