@@ -118,7 +118,9 @@ class Party(metaclass=PoolMeta):
     crm_last_contact = fields.Function(
         fields.Date(
             "Last Contact",
-            help="The last visit or sale of the current company."),
+            help="The last contact of the current company with the customer: "
+            "a visit in any way (phone and e-mail included), a complaint "
+            "or a sale."),
         'get_crm_last_contact')
     crm_dormant = fields.Function(
         fields.Boolean(

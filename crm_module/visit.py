@@ -609,6 +609,12 @@ def calendar_window(date, interval, unit):
     return start, month_add(start, interval) - dt.timedelta(days=1)
 
 
+def current_month_end():
+    """Return the last day of today's month: the default end of the
+    compliance period, the end of the window of this month's visits"""
+    return month_add(today().replace(day=1), 1) - dt.timedelta(days=1)
+
+
 def calendar_windows(interval, unit, from_date, to_date):
     """Return the (start, end) of the calendar windows of interval that
     end in the period from from_date to to_date, oldest first"""
@@ -652,7 +658,10 @@ class ComplianceContext(ModelView):
         domain=[('from_date', '<=', Eval('to_date', None))])
     to_date = fields.Date(
         "To Date", required=True,
-        domain=[('to_date', '>=', Eval('from_date', None))])
+        domain=[('to_date', '>=', Eval('from_date', None))],
+        help="The windows ending on or before this day are required. The "
+        "end of the current month by default, so that this month's visits "
+        "count as soon as they are made.")
 
     @classmethod
     def default_from_date(cls):
@@ -664,7 +673,7 @@ class ComplianceContext(ModelView):
 
     @classmethod
     def default_to_date(cls):
-        return Transaction().context.get('to_date') or today()
+        return Transaction().context.get('to_date') or current_month_end()
 
 
 class ManagerCompliance(ModelSQL, ModelView):
@@ -733,7 +742,7 @@ class ManagerCompliance(ModelSQL, ModelView):
     def _period(cls):
         context = Transaction().context
         from_date = sql_date(context.get('from_date'))
-        to_date = sql_date(context.get('to_date')) or today()
+        to_date = sql_date(context.get('to_date')) or current_month_end()
         if not from_date:
             from_date = to_date.replace(
                 month=1 if to_date.month <= 6 else 7, day=1)
