@@ -23,8 +23,6 @@ from .exceptions import (
     MissingRateError, ReportNoFiguresError, ReportPeriodError)
 
 CENT = Decimal('0.01')
-# Plan states whose objectives count as the customer's targets.
-PLAN_STATES = ['approved', 'closed']
 PROBLEM_CATEGORIES = {
     'quality': 'quality_problems',
     'delivery': 'delivery_problems',
@@ -86,8 +84,13 @@ class BusinessStatus(Model):
       the 12 months ending with M;
     - plan: the customer's approved or closed account plan whose period
       overlaps M; if two do (one ends and the next starts in M), the one
-      starting last; its period is its start and end dates;
-    - plan target: the sum of the targets of that plan's revenue
+      starting last; its period is its start and end dates. Of a revised
+      plan, the version in force on the last day of M, or on the plan's
+      end date when the plan ends before: the latest approved version
+      (approved, closed or superseded since) whose effective date is on or
+      before that day; a version superseded by a revision approved later
+      counts for the months before the revision's effective date;
+    - plan target: the sum of the targets of that version's revenue
       objectives, for the plan's whole period (not pro-rated);
     - plan period sales to date: the revenue from the month of the plan's
       start date to the end of M; empty without a plan target;
@@ -97,8 +100,8 @@ class BusinessStatus(Model):
     - fluctuation: change of the month's sales in percent of the previous
       month's, and of the same month last year's; empty unless that base
       is positive (as the growth of evaluations);
-    - new business: the new products objectives of that plan with their
-      actual and target;
+    - new business: the new products objectives of that version with
+      their actual and target;
     - problems: complaints received in M, not cancelled, of category
       quality, delivery and service; serious complaints: of severity
       serious or very serious, any category;
@@ -352,29 +355,29 @@ class BusinessStatus(Model):
 
     @classmethod
     def _plans(cls, company, month, month_end):
-        """Return per party its plan in the report: the approved or closed
-        account plan overlapping the month that starts last, with its
-        period (start_date, end_date as ISO dates, first_month), its
-        revenue target (None without revenue objective) and the text of
-        its new products objectives"""
+        """Return per party its plan in the report: of the approved or
+        closed account plan overlapping the month that starts last, the
+        version in force at the end of the month (crm.account.plan's
+        in_force_query), with its period (start_date, end_date as ISO
+        dates, first_month), its revenue target (None without revenue
+        objective) and the text of its new products objectives"""
         pool = Pool()
         Plan = pool.get('crm.account.plan')
         Objective = pool.get('crm.account.plan.objective')
         plan = Plan.__table__()
         objective = Objective.__table__()
+        in_force = Plan.in_force_query(month, month_end, company=company)
         cursor = Transaction().connection.cursor()
-        cursor.execute(*plan.join(objective, 'LEFT',
+        cursor.execute(*in_force
+            .join(plan, condition=plan.id == in_force.plan)
+            .join(objective, 'LEFT',
                 condition=(objective.plan == plan.id)
-                & objective.kind.in_(['revenue', 'new_products'])).select(
+                & objective.kind.in_(['revenue', 'new_products']))
+            .select(
                 plan.party, plan.start_date, plan.id, plan.end_date,
                 objective.kind, objective.description, objective.target,
                 objective.actual_value,
-                where=(plan.company == company.id)
-                & plan.state.in_(PLAN_STATES)
-                & (plan.start_date <= month_end)
-                & (plan.end_date >= month),
-                order_by=[plan.party, plan.start_date, plan.id,
-                    objective.id]))
+                order_by=[plan.party, objective.id]))
         kind_name = Objective.fields_get(['kind'])['kind']['selection']
         new_products = dict(kind_name)['new_products']
         result = {}
@@ -382,10 +385,7 @@ class BusinessStatus(Model):
                 actual) in cursor:
             start = _date(start)
             values = result.get(party)
-            # Approved plans of a customer do not overlap: the plan starting
-            # last, which comes last in the order, is the one in force at
-            # the end of the month.
-            if values is None or values['plan'] != plan_id:
+            if values is None:
                 values = result[party] = {
                     'plan': plan_id,
                     'start_date': start.isoformat(),

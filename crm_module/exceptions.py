@@ -121,3 +121,7 @@ class ClassificationError(ValidationError):
 
 class PresetError(ValidationError):
     pass
+
+
+class PlanRevisionError(ValidationError):
+    pass
