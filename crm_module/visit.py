@@ -440,7 +440,12 @@ class VisitCompliance(CustomerRecNameMixin, ModelSQL, ModelView):
                 group_by=[visit.company, visit.party, visit.level])
 
     @classmethod
-    def table_query(cls):
+    def table_query(cls, last_visits=None):
+        """Return the query of the rows; without the last visits (a NULL
+        last_visit) when last_visits is False or, by default, when the
+        context key _crm_without_last_visit is set: the figures of a period
+        and the record rules do not need them, and they are the costly part
+        (every visit ever recorded)"""
         pool = Pool()
         Party = pool.get('party.party')
         Tier = pool.get('crm.tier')
@@ -448,20 +453,28 @@ class VisitCompliance(CustomerRecNameMixin, ModelSQL, ModelView):
         party = Party.__table__()
         tier = Tier.__table__()
         policy = Policy.__table__()
+        if last_visits is None:
+            last_visits = not Transaction().context.get(
+                '_crm_without_last_visit')
 
-        last = cls._last_visits()
         level_index = Case(*((policy.level == level, i)
                 for i, (level, _) in enumerate(LEVELS, 1)),
             else_=0)
         person = Case(*((policy.level == level, getattr(party, field))
                 for level, field in LEVEL_RESPONSIBLE.items()))
-        return (party
+        from_ = (party
             .join(tier, condition=party.crm_tier == tier.id)
             .join(policy, condition=(policy.tier == tier.id)
-                & (policy.interval != Null))
-            .join(last, 'LEFT', condition=(last.party == party.id)
+                & (policy.interval != Null)))
+        if last_visits:
+            last = cls._last_visits()
+            from_ = from_.join(last, 'LEFT', condition=(last.party == party.id)
                 & (last.level == policy.level)
                 & (last.company == tier.company))
+            last_visit = last.date
+        else:
+            last_visit = cls.last_visit.sql_cast(Literal(Null))
+        return (from_
             .select(
                 (party.id * 10 + level_index).as_('id'),
                 Literal(0).as_('create_uid'),
@@ -479,9 +492,20 @@ class VisitCompliance(CustomerRecNameMixin, ModelSQL, ModelView):
                     else_=Literal(False)).as_('unassigned'),
                 policy.interval.as_('interval'),
                 policy.interval_unit.as_('interval_unit'),
-                last.date.as_('last_visit'),
+                last_visit.as_('last_visit'),
                 party.crm_tier_since.as_('tier_since'),
                 where=party.active == Literal(True)))
+
+    @classmethod
+    def _before_read(cls, ids, fields_names):
+        ids, fields_names = super()._before_read(ids, fields_names)
+        # The due fields come from these columns: read them with the list
+        # rather than by a second evaluation of the view in get_due.
+        if {'next_due', 'overdue_days', 'overdue'} & set(fields_names):
+            fields_names = list(fields_names) + [f for f in (
+                    'last_visit', 'tier_since', 'interval', 'interval_unit')
+                if f not in fields_names]
+        return ids, fields_names
 
     @staticmethod
     def compute_due(last_visit, tier_since, interval, unit, date):
@@ -512,7 +536,9 @@ class VisitCompliance(CustomerRecNameMixin, ModelSQL, ModelView):
     @classmethod
     def search_overdue(cls, name, clause):
         """Search in SQL: for each interval of the policy, the latest base
-        date (last visit, or tier date) that is overdue today"""
+        date (last visit, or tier date) that is overdue today; a domain on
+        the view's own columns, so that the search and its count evaluate
+        the view once"""
         Policy = Pool().get('crm.visit.policy')
         _, operator, value = clause
         wanted = (operator == '=') == bool(value)
@@ -523,15 +549,33 @@ class VisitCompliance(CustomerRecNameMixin, ModelSQL, ModelView):
                 policy.interval, policy.interval_unit,
                 where=policy.interval != Null,
                 group_by=[policy.interval, policy.interval_unit]))
-        query = cls.table_query()
-        base = Coalesce(query.last_visit, query.tier_since)
-        overdue = base == Null
-        for interval, unit in cursor.fetchall():
-            overdue |= ((query.interval == interval)
-                & (query.interval_unit == unit)
-                & (base <= latest_overdue_base(interval, unit, date)))
-        ids = query.select(query.id, where=overdue)
-        return [('id', 'in' if wanted else 'not in', ids)]
+        intervals = cursor.fetchall()
+        if wanted:
+            domain = ['OR',
+                [('last_visit', '=', None), ('tier_since', '=', None)]]
+            for interval, unit in intervals:
+                base = latest_overdue_base(interval, unit, date)
+                domain.append([
+                        ('interval', '=', interval),
+                        ('interval_unit', '=', unit),
+                        ['OR',
+                            ('last_visit', '<=', base),
+                            [('last_visit', '=', None),
+                                ('tier_since', '<=', base)],
+                            ],
+                        ])
+            return domain
+        domain = [['OR',
+                ('last_visit', '!=', None), ('tier_since', '!=', None)]]
+        for interval, unit in intervals:
+            base = latest_overdue_base(interval, unit, date)
+            domain.append(['OR',
+                    ('interval', '!=', interval),
+                    ('interval_unit', '!=', unit),
+                    ('last_visit', '>', base),
+                    [('last_visit', '=', None), ('tier_since', '>', base)],
+                    ])
+        return domain
 
     @classmethod
     def period_figures(cls, rows, from_date, to_date):
@@ -544,7 +588,7 @@ class VisitCompliance(CustomerRecNameMixin, ModelSQL, ModelView):
         """
         windows = {(interval, unit): calendar_windows(
                 interval, unit, from_date, to_date)
-            for _, _, _, interval, unit in rows}
+            for interval, unit in {(r[3], r[4]) for r in rows}}
         parties = sorted({r[1] for r in rows})
         done = cls._windows_done(parties, windows, to_date)
         return [(len(windows[interval, unit]),
@@ -577,7 +621,17 @@ class VisitCompliance(CustomerRecNameMixin, ModelSQL, ModelView):
         earliest = min(start for _, start, _ in numbered)
         cursor = Transaction().connection.cursor()
         result = {}
-        for sub_ids in grouped_slice(parties, backend.MAX_QUERY_PARAMS):
+        # Beyond one slice of parties, one query of every party's visits
+        # in the period, those of other parties left out here, costs less
+        # than a query per slice.
+        slices = ([None] if len(parties) > backend.MAX_QUERY_PARAMS
+            else grouped_slice(parties, backend.MAX_QUERY_PARAMS))
+        wanted = set(parties)
+        for sub_ids in slices:
+            where = ((visit.date >= earliest) & (visit.date <= to_date)
+                & Policy.counts(policy, visit))
+            if sub_ids is not None:
+                where &= visit.party.in_(list(sub_ids))
             cursor.execute(*visit
                 .join(party, condition=visit.party == party.id)
                 .join(tier, condition=(party.crm_tier == tier.id)
@@ -586,12 +640,11 @@ class VisitCompliance(CustomerRecNameMixin, ModelSQL, ModelView):
                     & (policy.level == visit.level))
                 .select(visit.company, visit.party, visit.level,
                     Count(window, distinct=True),
-                    where=visit.party.in_(list(sub_ids))
-                    & (visit.date >= earliest) & (visit.date <= to_date)
-                    & Policy.counts(policy, visit),
+                    where=where,
                     group_by=[visit.company, visit.party, visit.level]))
             for company, party_id, level, count in cursor:
-                result[company, party_id, level] = count
+                if party_id in wanted:
+                    result[company, party_id, level] = count
         return result
 
 
@@ -725,7 +778,7 @@ class ManagerCompliance(ModelSQL, ModelView):
     @classmethod
     def table_query(cls):
         Compliance = Pool().get('crm.visit.compliance')
-        query = Compliance.table_query()
+        query = Compliance.table_query(last_visits=False)
         return query.select(
             cls._row_id(query.responsible, query.unassigned).as_('id'),
             Literal(0).as_('create_uid'),
@@ -754,16 +807,15 @@ class ManagerCompliance(ModelSQL, ModelView):
         cursor = Transaction().connection.cursor()
         from_date, to_date = cls._period()
 
-        query = Compliance.table_query()
+        # One query of the lines of every row (without last visits, a
+        # cheap join), those of the other rows left out here.
+        query = Compliance.table_query(last_visits=False)
         row_id = cls._row_id(query.responsible, query.unassigned)
-        lines = []
-        for sub_ids in grouped_slice(
-                [r.id for r in rows], backend.MAX_QUERY_PARAMS):
-            cursor.execute(*query.select(row_id, query.company,
-                    query.party, query.level, query.interval,
-                    query.interval_unit,
-                    where=row_id.in_(list(sub_ids))))
-            lines.extend(cursor)
+        wanted = {r.id for r in rows}
+        cursor.execute(*query.select(row_id, query.company,
+                query.party, query.level, query.interval,
+                query.interval_unit))
+        lines = [line for line in cursor if line[0] in wanted]
         figures = Compliance.period_figures(
             [line[1:] for line in lines], from_date, to_date)
 

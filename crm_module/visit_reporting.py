@@ -24,8 +24,8 @@ def report_compliance(from_date, to_date):
     Employee = pool.get('company.employee')
     check_report_access([Model.__name__
             for Model in [Compliance, Party, Tier, Employee, Manager]])
-    manager_rows = _manager_rows(from_date, to_date)
-    customers = _customer_rows(from_date, to_date)
+    customers, responsible = _customer_rows(from_date, to_date)
+    manager_rows = _manager_rows(customers, responsible)
     required = sum(c['required'] for c in customers)
     done = sum(c['done'] for c in customers)
     return {
@@ -42,35 +42,42 @@ def report_compliance(from_date, to_date):
         }
 
 
-def _manager_rows(from_date, to_date):
+def _manager_rows(customers, responsible):
     """Return the report objects of the responsible employees (a second
     row for the unassigned levels charged to a key account manager) with
-    their figures from from_date to to_date, by name"""
+    their figures, by name: the sums of the customer rows, as
+    crm.visit.compliance.manager groups them; responsible gives the
+    employee id and the party id of each customer row"""
     pool = Pool()
     Manager = pool.get('crm.visit.compliance.manager')
     Employee = pool.get('company.employee')
-    with Transaction().set_context(from_date=from_date, to_date=to_date):
-        managers = Manager.search([])
-        figures = Manager.get_compliance(
-            managers, ['required', 'done', 'rate'])
+    groups = {}
+    for row, (employee, party) in zip(customers, responsible, strict=True):
+        group = groups.setdefault((employee, row['unassigned']), {
+                'parties': set(), 'required': 0, 'done': 0})
+        group['parties'].add(party)
+        group['required'] += row['required']
+        group['done'] += row['done']
     names = {e.id: e.rec_name for e in Employee.browse(
-            [m.employee.id for m in managers if m.employee])}
+            [e for e, _ in groups if e is not None])}
     return sorted(({
-                'employee': names.get(m.employee.id) if m.employee else None,
-                'unassigned': bool(m.unassigned),
-                'customers': m.customers,
-                'required': figures['required'][m.id],
-                'done': figures['done'][m.id],
+                'employee': names.get(employee),
+                'unassigned': unassigned,
+                'customers': len(group['parties']),
+                'required': group['required'],
+                'done': group['done'],
                 'rate': report_decimal(
-                    figures['rate'][m.id], Manager.rate.digits[1]),
-                } for m in managers),
+                    achieved_percent(group['done'], group['required']),
+                    Manager.rate.digits[1]),
+                } for (employee, unassigned), group in groups.items()),
         key=lambda r: (r['employee'] is None, r['employee'] or '',
             r['unassigned']))
 
 
 def _customer_rows(from_date, to_date):
     """Return the report objects of each customer and required level with
-    its figures from from_date to to_date, by party code and level"""
+    its figures from from_date to to_date, by party code and level, and
+    the ids of the responsible employee and of the party of each"""
     pool = Pool()
     Compliance = pool.get('crm.visit.compliance')
     Party = pool.get('party.party')
@@ -85,6 +92,10 @@ def _customer_rows(from_date, to_date):
     responsible = Party.__table__()
     level_order = Case(*((query.level == level, i)
             for i, (level, _) in enumerate(LEVELS)), else_=len(LEVELS))
+    # The rows the user may read, by the record rules; a query of the view
+    # without its last visits, which the rules do not need.
+    with Transaction().set_context(_crm_without_last_visit=True):
+        readable = Compliance.search([], order=[], query=True)
     cursor = Transaction().connection.cursor()
     cursor.execute(*query
         .join(party, condition=query.party == party.id)
@@ -100,21 +111,25 @@ def _customer_rows(from_date, to_date):
             query.company, query.party, query.level, query.interval,
             query.interval_unit, party.code, party.name, tier.code,
             manager.name, query.last_visit, query.tier_since,
-            responsible.name, query.unassigned,
-            where=query.id.in_(Compliance.search([], query=True)),
+            responsible.name, query.unassigned, query.responsible,
+            where=query.id.in_(readable),
             order_by=[party.code, query.party, level_order]))
     rows = list(cursor)
     figures = Compliance.period_figures(
         [r[:5] for r in rows], from_date, to_date)
     date = today()
-    customers = []
+    customers, responsible_ids, dues = [], [], {}
     for row, (required, done) in zip(rows, figures, strict=True):
-        (_, _, level, interval, unit, code, name, tier_code,
+        (_, party_id, level, interval, unit, code, name, tier_code,
             account_manager, last_visit, tier_since, responsible_name,
-            unassigned) = row
+            unassigned, responsible_id) = row
         last_visit = sql_date(last_visit)
-        due, days, _ = Compliance.compute_due(
-            last_visit, sql_date(tier_since), interval, unit, date)
+        # many rows share a base date and interval
+        key = (last_visit, sql_date(tier_since), interval, unit)
+        if key not in dues:
+            dues[key] = Compliance.compute_due(*key, date)
+        due, days, _ = dues[key]
+        responsible_ids.append((responsible_id, party_id))
         customers.append({
                 'party_code': code,
                 'party_name': name,
@@ -129,4 +144,4 @@ def _customer_rows(from_date, to_date):
                 'required': required,
                 'done': done,
                 })
-    return customers
+    return customers, responsible_ids
