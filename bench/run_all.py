@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.run_all [--backend sqlite] [--backend postgresql]
         [--only bench_evaluation] [--output bench/RESULTS.md]
 
-Each benchmark is a module ``bench/bench_*.py`` that takes ``--backend`` and
+Each benchmark is a module ``bench/bench_*.py`` (bench_evaluation,
+bench_load, bench_reports, bench_sync, bench_visits) that takes ``--backend`` and
 prints one ``RESULT {json}`` line with ``benchmark``, ``backend``,
 ``targets`` (figure name -> target text) and ``ok`` (figure name -> bool).
 This runs each of them once per backend as a child process (its output
@@ -127,7 +128,10 @@ def main(argv=None):
             else:
                 results.append(result)
     args.output.write_text(render(results, errors))
-    print(f"\nwrote {args.output.relative_to(ROOT)}")
+    output = args.output.resolve()
+    print(
+        f"\nwrote {output.relative_to(ROOT) if output.is_relative_to(ROOT) else output}"
+    )
     # A missed target is a figure to read in the table, not a failed run
     return 1 if errors else 0
 

@@ -13,9 +13,9 @@ server never does, so nobody, administrator or not, can date a complaint's
 response or a plan's approval back there. Replayed values only move the
 clock back, so no rule refusing dates in the future can be escaped.
 """
+import calendar
 import datetime as dt
 
-from dateutil.relativedelta import relativedelta
 
 from trytond.config import config
 from trytond.pool import Pool
@@ -95,4 +95,8 @@ def add_interval(date, number, unit):
     """
     if unit == 'days':
         return date + dt.timedelta(days=number)
-    return date + relativedelta(months=number)
+    # As relativedelta(months=number), several times faster: the
+    # compliance lists compute a due date per customer and level.
+    first = month_add(date, number)
+    return first.replace(day=min(date.day, calendar.monthrange(
+                first.year, first.month)[1]))

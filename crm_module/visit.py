@@ -1,10 +1,10 @@
 import datetime as dt
+import json
 
-from sql import Cast, Literal, Null
+from sql import Literal, Null
 from sql.aggregate import Count, Max, Min
 from sql.conditionals import Case, Coalesce
 from sql.functions import CurrentTimestamp
-from sql.operators import Concat
 
 from trytond import backend
 from trytond.i18n import gettext
@@ -238,10 +238,30 @@ class VisitPolicy(ModelSQL, ModelView):
     @classmethod
     def counts(cls, policy, visit):
         """Return the SQL condition that the visit row is made in a way the
-        policy row counts (the ways are stored as a JSON list of strings,
-        on every backend)"""
-        return Cast(policy.ways, 'VARCHAR').like(
-            Concat(Concat('%"', visit.way), '"%'))
+        policy row counts: per set of ways the policy rows share (one as
+        shipped), the policy ids and the ways as lists, which the database
+        compares much faster than the ways' JSON text row by row"""
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.select(table.id, table.ways))
+        by_ways = {}
+        for policy_id, ways in cursor:
+            ways = cls._ways_of(ways)
+            if ways:
+                by_ways.setdefault(tuple(sorted(ways)), []).append(policy_id)
+        condition = Literal(False)
+        for ways, ids in by_ways.items():
+            condition |= policy.id.in_(ids) & visit.way.in_(list(ways))
+        return condition
+
+    @staticmethod
+    def _ways_of(value):
+        "The ways of a policy row as stored (a JSON list of strings)"
+        if not value:
+            return []
+        if isinstance(value, str):
+            return json.loads(value)
+        return list(value)
 
     @classmethod
     def levels_by_tier(cls, tier_ids):
