@@ -123,5 +123,21 @@ class PresetError(ValidationError):
     pass
 
 
+class CareActionError(ValidationError):
+    pass
+
+
+class FestivalError(ValidationError):
+    pass
+
+
+class EventGuestError(ValidationError):
+    pass
+
+
+class NewsError(ValidationError):
+    pass
+
+
 class PlanRevisionError(ValidationError):
     pass

@@ -1,13 +1,15 @@
 import datetime as dt
 
-from sql import Null
+from sql import Literal, Null
 from sql.aggregate import Min
 
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Unique, Workflow, fields
 from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.rpc import RPC
+from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
 
 from .care import next_occurrence
@@ -25,7 +27,11 @@ KINDS = [
     ('new_customer', "New Customer"),
     ('prospect', "Prospect Follow-Up"),
     ('data_review', "Data Review"),
+    ('festival', "Festival"),
+    ('news', "Customer News"),
     ]
+# The tiers whose customers are greeted on festivals
+FESTIVAL_TIERS = ['strategic', 'key']
 STATES = [
     ('open', "Open"),
     ('done', "Done"),
@@ -55,9 +61,20 @@ class Reminder(
     level_string = level.translated('level')
     care_date = fields.Many2One(
         'crm.care_date', "Care Date", readonly=True, ondelete='CASCADE')
+    festival = fields.Many2One(
+        'crm.festival', "Festival", readonly=True, ondelete='CASCADE',
+        states={
+            'invisible': Eval('kind') != 'festival',
+            })
+    news = fields.Many2One(
+        'crm.party.news', "News", readonly=True, ondelete='CASCADE',
+        states={
+            'invisible': Eval('kind') != 'news',
+            })
     due_date = fields.Date(
         "Due Date", required=True, readonly=True,
-        help="When the visit is due or the care date falls.")
+        help="When the visit is due, the care date or the festival falls "
+        "or the news came.")
     remind_date = fields.Date("Remind From", required=True, readonly=True)
     employee = fields.Many2One(
         'company.employee', "Responsible",
@@ -127,6 +144,14 @@ class Reminder(
             return gettext('crm_module.msg_reminder_prospect')
         elif self.kind == 'data_review':
             return gettext('crm_module.msg_reminder_data_review')
+        elif self.kind == 'festival':
+            return self.festival.name
+        elif self.kind == 'news':
+            text = '%s (%s)' % (self.news.title, self.news.kind_string)
+            if self.news.special_attention:
+                text = gettext('crm_module.msg_reminder_news_special',
+                    news=text)
+            return text
 
     def get_rec_name(self, name):
         return '%s %s %s' % (
@@ -171,8 +196,9 @@ class Reminder(
     def generate(cls):
         """Create the reminders due by today for every company: visits due
         within the configured days, care dates within their days ahead, new
-        customers, prospects to follow up and customer data to review; a
-        reminder already made is not made again"""
+        customers, prospects to follow up, customer data to review and the
+        festivals within their days ahead; a reminder already made is not
+        made again"""
         pool = Pool()
         Company = pool.get('company.company')
         Configuration = pool.get('crm.configuration')
@@ -192,13 +218,8 @@ class Reminder(
                 vlist.extend(cls._data_review_reminders(company, date,
                         config.get_multivalue('visit_reminder_days',
                             company=company.id) or 0))
-        existing = set()
-        for company_id in {v['company'] for v in vlist}:
-            keys = [v['key'] for v in vlist if v['company'] == company_id]
-            existing.update((company_id, r.key) for r in cls.search([
-                        ('company', '=', company_id),
-                        ('key', 'in', keys),
-                        ]))
+                vlist.extend(cls._festival_reminders(company, date))
+        existing = cls._existing_keys(vlist)
         new, seen = [], set()
         for values in vlist:
             key = (values['company'], values['key'])
@@ -208,6 +229,23 @@ class Reminder(
         # the scheduled action's work, whoever starts it
         with workflow(), without_check_access():
             return cls.create(new)
+
+    @classmethod
+    def _existing_keys(cls, vlist):
+        """Return the (company, key) of vlist that have a reminder, read by
+        slices of keys: a festival gives as many keys as customers"""
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        existing = set()
+        for company_id in {v['company'] for v in vlist}:
+            keys = sorted({
+                    v['key'] for v in vlist if v['company'] == company_id})
+            for sub_keys in grouped_slice(keys, backend.MAX_QUERY_PARAMS):
+                cursor.execute(*table.select(table.key,
+                        where=(table.company == company_id)
+                        & table.key.in_(list(sub_keys))))
+                existing.update((company_id, k) for k, in cursor)
+        return existing
 
     @classmethod
     def _visit_reminders(cls, company, date, days):
@@ -357,3 +395,49 @@ class Reminder(
                     'key': 'review:%s:%s' % (customer.id, due.isoformat()),
                     })
         return result
+
+    @classmethod
+    def _festival_reminders(cls, company, date):
+        """The strategic and key customers of company get a reminder for
+        their account manager of each festival within its days ahead"""
+        pool = Pool()
+        Festival = pool.get('crm.festival')
+        Party = pool.get('party.party')
+        Tier = pool.get('crm.tier')
+        Employee = pool.get('company.employee')
+        festivals = [f for f in Festival.search([
+                    ('company', '=', company.id),
+                    ('date', '>=', date),
+                    ])
+            if f.date - dt.timedelta(days=f.remind_days) <= date]
+        if not festivals:
+            return []
+        party = Party.__table__()
+        tier = Tier.__table__()
+        employee = Employee.__table__()
+        cursor = Transaction().connection.cursor()
+        # the account manager, when an employee of the company
+        cursor.execute(*party.join(tier,
+                condition=party.crm_tier == tier.id
+                ).join(employee, 'LEFT',
+                condition=(employee.id == party.crm_account_manager)
+                & (employee.company == company.id)
+                ).select(
+                party.id, employee.id,
+                where=(tier.company == company.id)
+                & tier.code.in_(FESTIVAL_TIERS)
+                & (party.active == Literal(True)),
+                order_by=[party.id]))
+        customers = list(cursor)
+        return [{
+                'company': company.id,
+                'party': party_id,
+                'kind': 'festival',
+                'festival': festival.id,
+                'due_date': festival.date,
+                'remind_date': festival.date - dt.timedelta(
+                    days=festival.remind_days),
+                'employee': manager_id,
+                'key': 'festival:%s:%s' % (festival.id, party_id),
+                }
+            for festival in festivals for party_id, manager_id in customers]
