@@ -163,12 +163,26 @@ def test_complaint_from_received_to_closed(sao, erp, admin, crm_user):
 
 
 def overdue_visits(admin):
-    """The overdue (customer, level) whose customer has an account manager
-    and a name no other party has: the test picks the customer by name."""
+    """The overdue monthly account-manager visits whose customer has an
+    account manager and a name no other party has: the test picks the
+    customer by name. A visit today is inside this month's window, which the
+    compliance screen's default period (to the end of this month) requires."""
     rows = admin.search_read(
         "crm.visit.compliance",
-        [["overdue", "=", True], ["account_manager", "!=", None]],
-        ["party", "party.rec_name", "level", "account_manager", "next_due"],
+        [
+            ["overdue", "=", True],
+            ["account_manager", "!=", None],
+            ["level", "=", "account_manager"],
+        ],
+        [
+            "party",
+            "party.rec_name",
+            "level",
+            "account_manager",
+            "responsible",
+            "unassigned",
+            "next_due",
+        ],
     )
     names = Counter(
         party["name"]
@@ -181,9 +195,12 @@ def overdue_visits(admin):
     return [r for r in rows if names[r["party."]["rec_name"]] == 1]
 
 
-def manager_rate(admin, employee):
+def manager_rate(admin, compliance):
+    "The name and rate of the row of the employee answering for compliance"
+    # The ids of crm.visit.compliance.manager: responsible * 2 + unassigned
+    row_id = compliance["responsible"] * 2 + int(bool(compliance["unassigned"]))
     (row,) = admin.read(
-        "crm.visit.compliance.manager", [employee], ["employee.rec_name", "rate"]
+        "crm.visit.compliance.manager", [row_id], ["employee.rec_name", "rate"]
     )
     return row["employee."]["rec_name"], row["rate"]["decimal"]
 
@@ -207,7 +224,7 @@ def test_visit_brings_an_overdue_customer_into_compliance(sao, erp, admin):
     labels = level_labels(admin)
     party_name = overdue["party."]["rec_name"]
     level_label = labels[overdue["level"]]
-    manager, rate_before = manager_rate(admin, overdue["account_manager"])
+    manager, rate_before = manager_rate(admin, overdue)
     sao.login("admin")
 
     # The overdue list names the customer; the manager's rate is as before.
@@ -265,7 +282,7 @@ def test_visit_brings_an_overdue_customer_into_compliance(sao, erp, admin):
     sao.open_list("crm.visit.compliance", domain=[["id", "=", overdue["id"]]])
     sao.wait_row(party_name, level_label, shown(after["next_due"]))
     # The manager's compliance went up, on the screen too.
-    _, rate_after = manager_rate(admin, overdue["account_manager"])
+    _, rate_after = manager_rate(admin, overdue)
     assert float(rate_after) > float(rate_before)
     sao.open_list("crm.visit.compliance.manager")
     sao.reload()
