@@ -406,6 +406,30 @@ def activate(target, database):
         sys.exit(f"trytond-admin failed with status {result.returncode}")
 
 
+def activate_with_company(target, database):
+    """Create the database, activate crm_module and create the company in
+    CNY as the scenarios do; return (activation seconds, the admin user id,
+    the admin's context)"""
+    target.create()
+    started = time.perf_counter()
+    activate(target, database)
+    activate_s = time.perf_counter() - started
+    log(f"crm_module activated with trytond-admin in {activate_s:.1f} s")
+
+    from proteus import config as proteus_config
+    from trytond.pool import Pool
+
+    from crm_module.tests.tools import create_cny_company
+
+    config = proteus_config.set_trytond(database=database)
+    create_cny_company(config=config)
+    user = config.user
+    User = Pool(database).get("res.user")
+    with transaction(database, user):
+        context = User.get_preferences(context_only=True)
+    return activate_s, user, context
+
+
 def insert_parties(pool, customers, user):
     """Insert the customers' parties with SQL, filling the columns the ORM
     would (code_alnum and code_digit), and return their ids by code"""
@@ -618,19 +642,7 @@ def run(args, target):
     )
 
     loadavg_start = os.getloadavg()
-    target.create()
-    started = time.perf_counter()
-    activate(target, database)
-    activate_s = time.perf_counter() - started
-    log(f"crm_module activated with trytond-admin in {activate_s:.1f} s")
-
-    from proteus import config as proteus_config
-
-    from crm_module.tests.tools import create_cny_company
-
-    config = proteus_config.set_trytond(database=database)
-    create_cny_company(config=config)
-    user = config.user
+    activate_s, user, context = activate_with_company(target, database)
 
     from trytond.pool import Pool
 
@@ -642,10 +654,8 @@ def run(args, target):
     Line = pool.get("crm.evaluation.line")
     Tier = pool.get("crm.tier")
     History = pool.get("crm.tier.history")
-    User = pool.get("res.user")
 
     with transaction(database, user):
-        context = User.get_preferences(context_only=True)
         (company,) = Company.search([])
         company_id = company.id
         currency = company.currency.code

@@ -41,7 +41,7 @@ from bench.bench_evaluation import (
     END_MONTH,
     PostgreSQLTarget,
     SQLiteTarget,
-    activate,
+    activate_with_company,
     chunks,
     insert_parties,
     log,
@@ -88,18 +88,7 @@ def build_erp(args, target):
     last 12 months; return (evaluation id, status customers, crm_reports
     key, build figures)"""
     database = args.database
-    target.create()
-    started = time.perf_counter()
-    activate(target, database)
-    log(f"crm_module activated in {time.perf_counter() - started:.1f} s")
-
-    from proteus import config as proteus_config
-
-    from crm_module.tests.tools import create_cny_company
-
-    config = proteus_config.set_trytond(database=database)
-    create_cny_company(config=config)
-    user = config.user
+    _, user, context = activate_with_company(target, database)
 
     from sql.aggregate import Sum
     from trytond.pool import Pool
@@ -112,9 +101,7 @@ def build_erp(args, target):
     Evaluation = pool.get("crm.evaluation")
     Tier = pool.get("crm.tier")
     Party = pool.get("party.party")
-    User = pool.get("res.user")
     with transaction(database, user):
-        context = User.get_preferences(context_only=True)
         (company,) = Company.search([])
         company_id = company.id
 

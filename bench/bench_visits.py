@@ -50,7 +50,7 @@ from bench.bench_evaluation import (
     PostgreSQLTarget,
     Profiler,
     SQLiteTarget,
-    activate,
+    activate_with_company,
     chunks,
     log,
     peak_rss_mb,
@@ -603,19 +603,8 @@ def build(args, target, result):
     """Activate the module, create the company, the teams, the customers and
     their visits; return what the timed steps need"""
     database = args.database
-    target.create()
-    started = time.perf_counter()
-    activate(target, database)
-    result["activate_s"] = round(time.perf_counter() - started, 1)
-    log(f"crm_module activated with trytond-admin in {result['activate_s']} s")
-
-    from proteus import config as proteus_config
-
-    from crm_module.tests.tools import create_cny_company
-
-    config = proteus_config.set_trytond(database=database)
-    create_cny_company(config=config)
-    user = config.user
+    activate_s, user, context = activate_with_company(target, database)
+    result["activate_s"] = round(activate_s, 1)
 
     from trytond.pool import Pool
 
@@ -625,9 +614,6 @@ def build(args, target, result):
     Company = pool.get("company.company")
     Tier = pool.get("crm.tier")
     Policy = pool.get("crm.visit.policy")
-    User = pool.get("res.user")
-    with transaction(database, user):
-        context = User.get_preferences(context_only=True)
     with transaction(database, user, context):
         (company,) = Company.search([])
         company_id = company.id
