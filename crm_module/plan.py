@@ -521,14 +521,7 @@ class AccountPlan(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     @guarded_transition('closed')
     def close(cls, plans):
         # The version in force is closed, not one a revision is replacing.
-        revisions = cls._open_revisions(plans)
-        if revisions:
-            revision = revisions[0]
-            raise PlanRevisionError(gettext(
-                    'crm_module.msg_plan_close_revision',
-                    plan=revision.revision_of.rec_name,
-                    revision=revision.rec_name,
-                    state=revision.state_string))
+        cls._refuse_open_revisions(plans, 'crm_module.msg_plan_close_revision')
         for plan in plans:
             if not plan.reviews:
                 raise PlanValidationError(gettext(
@@ -538,12 +531,19 @@ class AccountPlan(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
         cls._log(plans, 'approved', 'closed')
 
     @classmethod
-    def _open_revisions(cls, plans):
-        "Return the draft and submitted revisions of plans"
-        return cls.search([
+    def _refuse_open_revisions(cls, plans, message):
+        """Raise message about the first draft or submitted revision of
+        plans, if any"""
+        revisions = cls.search([
                 ('revision_of', 'in', [p.id for p in plans]),
                 ('state', 'in', OPEN_STATES),
-                ], order=[('id', 'ASC')])
+                ], order=[('id', 'ASC')], limit=1)
+        if revisions:
+            revision, = revisions
+            raise PlanRevisionError(gettext(message,
+                    plan=revision.revision_of.rec_name,
+                    revision=revision.rec_name,
+                    state=revision.state_string))
 
     @classmethod
     @ModelView.button_action('crm_module.act_plan_revision')
@@ -570,14 +570,7 @@ class AccountPlan(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
                 raise PlanRevisionError(gettext(
                         'crm_module.msg_plan_revise_state',
                         plan=plan.rec_name, state=plan.state_string))
-        revisions = cls._open_revisions(plans)
-        if revisions:
-            revision = revisions[0]
-            raise PlanRevisionError(gettext(
-                    'crm_module.msg_plan_revision_open',
-                    plan=revision.revision_of.rec_name,
-                    revision=revision.rec_name,
-                    state=revision.state_string))
+        cls._refuse_open_revisions(plans, 'crm_module.msg_plan_revision_open')
         day = today()
         revisions = []
         with workflow():
