@@ -4,11 +4,13 @@ from collections import namedtuple
 from decimal import Decimal
 from email.message import EmailMessage
 
-from trytond import config
+from sql.functions import CurrentTimestamp
+
+from trytond import backend, config
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Workflow, fields
 from trytond.pool import Pool
-from trytond.pyson import Eval
+from trytond.pyson import Bool, Eval
 from trytond.sendmail import send_message_transactional
 from trytond.transaction import Transaction, without_check_access
 
@@ -16,12 +18,13 @@ from .clock import company_time, now
 from .common import CustomerRecNameMixin
 from .exceptions import (
     ComplaintApprovalError, ComplaintCancelError, ComplaintCloseError,
-    ComplaintDeleteError, ComplaintLockedError, ComplaintReopenError,
+    ComplaintDeleteError, ComplaintLockedError, ComplaintReadError,
+    ComplaintReopenError,
     ComplaintResolveError, ComplaintSatisfactionError,
     ComplaintTimeLimitError)
 from .workflow import (
     WorkflowGuardMixin, WorkflowRecordMixin, guarded_transition,
-    requires_state, stamp, stamp_fields, unstamp, workflow)
+    in_workflow, requires_state, stamp, stamp_fields, unstamp, workflow)
 
 STATES = [
     ('received', "Received"),
@@ -60,6 +63,7 @@ LIMIT_STATUSES = [
     ]
 ESCALATION_KINDS = [
     ('response', "Response"),
+    ('handling', "Handling"),
     ('resolution', "Resolution"),
     ]
 OPEN_STATES = [
@@ -67,14 +71,26 @@ OPEN_STATES = [
     'resolving', 'return_visit']
 # States in which the actions are not yet carried out
 UNRESOLVED_STATES = OPEN_STATES[:-1]
+# The states in which each time limit is still to be met: the response by
+# Acknowledge, the start of handling by Investigate, the resolution by
+# Resolved
+LIMIT_STATES = {
+    'response': ['received'],
+    'handling': ['received', 'acknowledged'],
+    'resolution': UNRESOLVED_STATES,
+    }
+# The severities the supervising leader must have read [S0-35]
+TO_READ_SEVERITIES = ['serious', 'very_serious']
 # A complaint handled first is resolved before its measures are approved:
 # until then they are still analysed and submitted.
 HANDLED_FIRST_UNAPPROVED = Eval('handled_first', False) & ~Eval('approved_at')
 
 # The shipped time limits (doc/policy.md#complaints-and-time-limits): first
-# response within 24 hours,
-# resolution in 7 / 3 / 1 days by severity; strategic customers first.
+# response and start of handling within 24 hours (rulebook [S2-71]),
+# resolution in 7 / 3 / 1 days by severity (product default); strategic and
+# key customers first [S2-47].
 DEFAULT_RESPONSE = dt.timedelta(hours=24)
+DEFAULT_HANDLING = dt.timedelta(hours=24)
 DEFAULT_RESOLUTION = {
     'general': dt.timedelta(days=7),
     'serious': dt.timedelta(days=3),
@@ -82,8 +98,11 @@ DEFAULT_RESOLUTION = {
     }
 DEFAULT_PRIORITY = 20
 STRATEGIC_PRIORITY = 10
+# The tiers whose customers' complaints come first [S2-47]
+FIRST_TIERS = ['strategic', 'key']
 
-Limit = namedtuple('Limit', ['response_time', 'resolution_time', 'priority'])
+Limit = namedtuple('Limit', [
+        'response_time', 'handling_time', 'resolution_time', 'priority'])
 
 
 def _hours(start, end):
@@ -106,10 +125,15 @@ class TimeLimit(ModelSQL, ModelView):
     response_time = fields.TimeDelta(
         "Response Time", required=True,
         help="Time from receipt to the first response to the customer.")
+    handling_time = fields.TimeDelta(
+        "Handling Time", required=True,
+        help="Time from receipt until the handling starts: investigating "
+        "with a responsible department.")
     resolution_time = fields.TimeDelta(
         "Resolution Time", required=True,
         help="Time from receipt until the handling measures are carried "
-        "out.")
+        "out. The shipped 7 / 3 / 1 days by severity are the product's "
+        "defaults, not the rulebook's.")
     priority = fields.Integer(
         "Priority", required=True,
         help="Complaints with a lower number are handled first.")
@@ -122,12 +146,81 @@ class TimeLimit(ModelSQL, ModelView):
             ('id', 'ASC')]
 
     @classmethod
+    def __register__(cls, module):
+        table_h = backend.TableHandler
+        # Releases before 4/7 knew no handling time.
+        upgraded = (table_h.table_exist(cls._table)
+            and not table_h(cls, module).column_exist('handling_time'))
+        super().__register__(module)
+        if upgraded:
+            cls._migrate_handling_and_key_rows()
+
+    @classmethod
+    def _migrate_handling_and_key_rows(cls):
+        """Give every row the shipped handling time, and the companies
+        whose matrix is still the one shipped before 4/7 the rows of their
+        key tier, with the strategic precedence"""
+        pool = Pool()
+        Tier = pool.get('crm.tier')
+        tier = Tier.__table__()
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.update([table.handling_time],
+                [cls.handling_time.sql_format(DEFAULT_HANDLING)]))
+
+        def duration(value):
+            if isinstance(value, dt.timedelta):
+                return value
+            return dt.timedelta(seconds=float(value))
+
+        cursor.execute(*table.join(tier, 'LEFT',
+                condition=table.tier == tier.id).select(
+                table.company, tier.code, table.severity,
+                table.response_time, table.resolution_time, table.priority))
+        matrices = {}
+        for company, code, severity, response, resolution, priority in (
+                cursor):
+            matrices.setdefault(company, set()).add((code, severity,
+                    duration(response), duration(resolution), priority))
+        former = {(code, severity, DEFAULT_RESPONSE,
+                DEFAULT_RESOLUTION[severity], priority)
+            for code, priority in [
+                ('strategic', STRATEGIC_PRIORITY), (None, DEFAULT_PRIORITY)]
+            for severity, _ in SEVERITIES}
+        former_without_strategic = {r for r in former if r[0] is None}
+        for company, matrix in matrices.items():
+            if matrix not in (former, former_without_strategic):
+                continue  # edited by the company: kept as it is
+            cursor.execute(*tier.select(tier.id,
+                    where=(tier.company == company) & (tier.code == 'key')))
+            key_tiers = [i for i, in cursor]
+            rows = []
+            for tier_id in key_tiers:
+                for severity, _ in SEVERITIES:
+                    rows.append([company, severity, tier_id,
+                            cls.response_time.sql_format(DEFAULT_RESPONSE),
+                            cls.handling_time.sql_format(DEFAULT_HANDLING),
+                            cls.resolution_time.sql_format(
+                                DEFAULT_RESOLUTION[severity]),
+                            STRATEGIC_PRIORITY, 0, CurrentTimestamp()])
+            if rows:
+                cursor.execute(*table.insert([
+                            table.company, table.severity, table.tier,
+                            table.response_time, table.handling_time,
+                            table.resolution_time, table.priority,
+                            table.create_uid, table.create_date], rows))
+
+    @classmethod
     def default_company(cls):
         return Transaction().context.get('company')
 
     @classmethod
     def default_response_time(cls):
         return DEFAULT_RESPONSE
+
+    @classmethod
+    def default_handling_time(cls):
+        return DEFAULT_HANDLING
 
     @classmethod
     def default_priority(cls):
@@ -147,7 +240,7 @@ class TimeLimit(ModelSQL, ModelView):
             cls.check_unique(limits)
 
     def check_durations(self):
-        for name in ['response_time', 'resolution_time']:
+        for name in ['response_time', 'handling_time', 'resolution_time']:
             value = getattr(self, name)
             if value is not None and value < dt.timedelta(0):
                 raise ComplaintTimeLimitError(gettext(
@@ -182,17 +275,27 @@ class TimeLimit(ModelSQL, ModelView):
         if limits:
             limit = limits[0]
             return Limit(
-                limit.response_time, limit.resolution_time, limit.priority)
+                limit.response_time, limit.handling_time,
+                limit.resolution_time, limit.priority)
         return Limit(
-            DEFAULT_RESPONSE, DEFAULT_RESOLUTION[severity], DEFAULT_PRIORITY)
+            DEFAULT_RESPONSE, DEFAULT_HANDLING, DEFAULT_RESOLUTION[severity],
+            DEFAULT_PRIORITY)
 
     @classmethod
     def shipped_rows(cls, company, strategic_tier=None):
-        "Return the values of the shipped time limit matrix of company"
+        """Return the values of the shipped time limit matrix of company:
+        the rows of its strategic and key tiers first, then the rows for
+        every other tier"""
+        Tier = Pool().get('crm.tier')
+        first = Tier.search([
+                ('company', '=', company.id),
+                ('code', 'in', FIRST_TIERS),
+                ], order=[('code', 'DESC')])
+        if strategic_tier and strategic_tier not in first:
+            first.insert(0, strategic_tier)
         rows = []
-        tiers = [(None, DEFAULT_PRIORITY)]
-        if strategic_tier:
-            tiers.insert(0, (strategic_tier.id, STRATEGIC_PRIORITY))
+        tiers = [(t.id, STRATEGIC_PRIORITY) for t in first]
+        tiers.append((None, DEFAULT_PRIORITY))
         for tier, priority in tiers:
             for severity, _ in SEVERITIES:
                 rows.append({
@@ -200,6 +303,7 @@ class TimeLimit(ModelSQL, ModelView):
                         'severity': severity,
                         'tier': tier,
                         'response_time': DEFAULT_RESPONSE,
+                        'handling_time': DEFAULT_HANDLING,
                         'resolution_time': DEFAULT_RESOLUTION[severity],
                         'priority': priority,
                         })
@@ -232,6 +336,7 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     channel = fields.Selection(
         CHANNELS, "Channel", required=True)
     category = fields.Selection(CATEGORIES, "Category", required=True)
+    category_string = category.translated('category')
     severity = fields.Selection(SEVERITIES, "Severity", required=True)
     severity_string = severity.translated('severity')
     description = fields.Text("Description", required=True)
@@ -266,12 +371,22 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
         help="From the time limits: complaints with a lower number are "
         "handled first.")
     response_deadline = fields.DateTime("Response Deadline", readonly=True)
+    handling_deadline = fields.DateTime(
+        "Handling Deadline", readonly=True,
+        help="When the handling must have started: investigating with a "
+        "responsible department.")
     resolution_deadline = fields.DateTime(
         "Resolution Deadline", readonly=True)
     response_due = fields.Function(
         fields.Char(
             "Response Due",
             help="The response deadline to the minute, in the company's "
+            "time zone."),
+        'get_due')
+    handling_due = fields.Function(
+        fields.Char(
+            "Handling Due",
+            help="The handling deadline to the minute, in the company's "
             "time zone."),
         'get_due')
     resolution_due = fields.Function(
@@ -281,14 +396,20 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
             "time zone."),
         'get_due')
     responded_at = fields.DateTime("Responded At", readonly=True)
+    handling_started_at = fields.DateTime(
+        "Handling Started At", readonly=True)
     resolved_at = fields.DateTime("Resolved At", readonly=True)
     closed_at = fields.DateTime("Closed At", readonly=True)
     response_hours = fields.Numeric(
         "Response Hours", digits=(16, 2), readonly=True)
+    handling_hours = fields.Numeric(
+        "Handling Hours", digits=(16, 2), readonly=True)
     resolution_hours = fields.Numeric(
         "Resolution Hours", digits=(16, 2), readonly=True)
     response_status = fields.Selection(
         LIMIT_STATUSES, "Response Status", readonly=True)
+    handling_status = fields.Selection(
+        LIMIT_STATUSES, "Handling Status", readonly=True)
     resolution_status = fields.Selection(
         LIMIT_STATUSES, "Resolution Status", readonly=True)
     at_risk = fields.Function(
@@ -296,6 +417,13 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
             "At Risk",
             help="A pending deadline falls within the configured hours."),
         'get_at_risk', searcher='search_at_risk')
+    read_by = fields.Many2One(
+        'res.user', "Read By", readonly=True,
+        help="The supervising leader who read the complaint.")
+    read_at = fields.DateTime("Read At", readonly=True)
+    read_note = fields.Text(
+        "Leader's Note",
+        help="The supervising leader's note when reading the complaint.")
     cause_analysis = fields.Text(
         "Cause Analysis",
         help="Written by the responsible department.")
@@ -350,10 +478,11 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     _workflow_field_message = 'crm_module.msg_complaint_workflow_field'
     _workflow_fields = {
         'state', 'number', 'tier', 'priority', 'response_deadline',
-        'resolution_deadline', 'responded_at', 'resolved_at', 'closed_at',
-        'response_hours', 'resolution_hours', 'response_status',
-        'resolution_status', 'handled_first', 'is_repeat',
-        *stamp_fields('approved')}
+        'handling_deadline', 'resolution_deadline', 'responded_at',
+        'handling_started_at', 'resolved_at', 'closed_at', 'response_hours',
+        'handling_hours', 'resolution_hours', 'response_status',
+        'handling_status', 'resolution_status', 'handled_first', 'is_repeat',
+        *stamp_fields('approved', 'read')}
     # The fields a user may change, by group.
     _intake_fields = {
         'company', 'party', 'channel', 'description', 'received_at',
@@ -365,7 +494,7 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
         'satisfaction'}
     _open_fields = {
         'contact', 'receiving_department', 'supervising_department',
-        'cancel_reason'}
+        'cancel_reason', 'read_note'}
     # The fields a user may change in each state: their readonly states and
     # check_locked come from this table.
     _state_fields = {
@@ -388,6 +517,12 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        # The leader's note is kept as written once the complaint is read.
+        cls.read_note.states = {
+            **cls.read_note.states,
+            'readonly': (cls.read_note.states.get('readonly', False)
+                | Bool(Eval('read_at'))),
+            }
         t = cls.__table__()
         cls._sql_indexes.update({
                 Index(t, (t.state, Index.Equality(cardinality='low')),
@@ -429,9 +564,15 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
                     'depends': ['handled_first', 'approved_at'],
                     },
                 'handle_first': {
-                    'invisible': Eval('severity') != 'general',
+                    'invisible': ((Eval('severity') != 'general')
+                        | (Eval('category') != 'quality')),
                     'icon': 'tryton-launch',
-                    'depends': ['severity'],
+                    'depends': ['severity', 'category'],
+                    },
+                'mark_read': {
+                    'invisible': Bool(Eval('read_at')),
+                    'icon': 'tryton-ok',
+                    'depends': ['read_at'],
                     },
                 'approve': {
                     'icon': 'tryton-ok',
@@ -452,6 +593,34 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
                     'icon': 'tryton-undo',
                     },
                 })
+
+    @classmethod
+    def __register__(cls, module):
+        table_h = backend.TableHandler
+        # Releases before 4/7 knew no handling time limit.
+        upgraded = (table_h.table_exist(cls._table)
+            and not table_h(cls, module).column_exist('handling_status'))
+        super().__register__(module)
+        if upgraded:
+            cls._migrate_handling()
+
+    @classmethod
+    def _migrate_handling(cls):
+        """Give the complaints whose handling has not started the shipped
+        handling deadline; the others started it unmeasured"""
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.update([table.handling_status], [None],
+                where=~table.state.in_(LIMIT_STATES['handling'])))
+        cursor.execute(*table.select(table.id, table.received_at,
+                where=table.state.in_(LIMIT_STATES['handling'])))
+        for id_, received_at in cursor.fetchall():
+            if isinstance(received_at, str):
+                received_at = dt.datetime.fromisoformat(received_at)
+            cursor.execute(*table.update(
+                    [table.handling_status, table.handling_deadline],
+                    ['pending', received_at + DEFAULT_HANDLING],
+                    where=table.id == id_))
 
     @classmethod
     def default_company(cls):
@@ -487,6 +656,10 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
 
     @classmethod
     def default_response_status(cls):
+        return 'pending'
+
+    @classmethod
+    def default_handling_status(cls):
         return 'pending'
 
     @classmethod
@@ -538,10 +711,13 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
             'tier': self.party.crm_tier.id if self.party.crm_tier else None,
             'priority': limit.priority,
             'response_deadline': self.received_at + limit.response_time,
+            'handling_deadline': self.received_at + limit.handling_time,
             'resolution_deadline': self.received_at + limit.resolution_time,
             }
         if self.response_status != 'pending':
             del values['response_deadline']
+        if self.handling_status != 'pending':
+            del values['handling_deadline']
         if self.resolution_status != 'pending':
             del values['resolution_deadline']
         return values
@@ -566,6 +742,11 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
         return [table.response_deadline]
 
     @classmethod
+    def order_handling_due(cls, tables):
+        table, _ = tables[None]
+        return [table.handling_deadline]
+
+    @classmethod
     def order_resolution_due(cls, tables):
         table, _ = tables[None]
         return [table.resolution_deadline]
@@ -578,17 +759,12 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
         start = now()
         hours = cls._config_value('complaint_risk_hours') or 0
         end = start + dt.timedelta(hours=hours)
-        return ['OR', [
-                ('state', '=', 'received'),
-                ('response_status', '=', 'pending'),
-                ('response_deadline', '>=', start),
-                ('response_deadline', '<=', end),
-                ], [
-                ('state', 'in', UNRESOLVED_STATES),
-                ('resolution_status', '=', 'pending'),
-                ('resolution_deadline', '>=', start),
-                ('resolution_deadline', '<=', end),
-                ]]
+        return ['OR'] + [[
+                ('state', 'in', states),
+                ('%s_status' % kind, '=', 'pending'),
+                ('%s_deadline' % kind, '>=', start),
+                ('%s_deadline' % kind, '<=', end),
+                ] for kind, states in LIMIT_STATES.items()]
 
     @classmethod
     def _at_risk_ids(cls, ids=None):
@@ -677,6 +853,7 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
         cls.set_deadlines(complaints)
         cls.update_repeats({c.party for c in complaints})
         Log.record(complaints, None, 'received')
+        cls.notify_intake(complaints)
         return complaints
 
     @classmethod
@@ -694,6 +871,13 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
         actions = iter(args)
         transitions = []
         for complaints, values in zip(actions, actions, strict=False):
+            if 'read_note' in values and not in_workflow():
+                for complaint in complaints:
+                    if (complaint.read_at
+                            and complaint.read_note != values['read_note']):
+                        raise ComplaintReadError(gettext(
+                                'crm_module.msg_complaint_read_note_locked',
+                                complaint=complaint.rec_name))
             if 'state' in values:
                 for complaint in complaints:
                     if complaint.state != values['state']:
@@ -738,7 +922,9 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
         default.setdefault('handled_first', False)
         default.setdefault('is_repeat', False)
         default.setdefault('response_status', 'pending')
+        default.setdefault('handling_status', 'pending')
         default.setdefault('resolution_status', 'pending')
+        default.setdefault('read_note', None)
         default.setdefault('received_at', cls.default_received_at())
         default.setdefault('logs', None)
         default.setdefault('escalations', None)
@@ -755,20 +941,31 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     # Workflow
 
     @classmethod
+    def _meet_limit(cls, complaints, kind, done_field, moment):
+        """Record that the time limit of kind is met or breached at moment
+        and escalate at once the breaches no scheduled action has seen"""
+        late = []
+        for complaint in complaints:
+            status = getattr(complaint, '%s_status' % kind)
+            if status == 'pending':
+                deadline = getattr(complaint, '%s_deadline' % kind)
+                status = ('met' if deadline is None or moment <= deadline
+                    else 'breached')
+                if status == 'breached':
+                    late.append(complaint)
+            cls.write([complaint], {
+                    done_field: moment,
+                    '%s_hours' % kind: _hours(complaint.received_at, moment),
+                    '%s_status' % kind: status,
+                    })
+        if late:
+            cls._escalate(cls.browse([c.id for c in late]), kind, moment)
+
+    @classmethod
     @ModelView.button
     @guarded_transition('acknowledged')
     def acknowledge(cls, complaints):
-        moment = now()
-        for complaint in complaints:
-            status = complaint.response_status
-            if status == 'pending':
-                status = ('met' if moment <= complaint.response_deadline
-                    else 'breached')
-            cls.write([complaint], {
-                    'responded_at': moment,
-                    'response_hours': _hours(complaint.received_at, moment),
-                    'response_status': status,
-                    })
+        cls._meet_limit(complaints, 'response', 'responded_at', now())
 
     @classmethod
     @ModelView.button
@@ -779,6 +976,8 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
                 raise ComplaintApprovalError(gettext(
                         'crm_module.msg_complaint_responsible',
                         complaint=complaint.rec_name))
+        cls._meet_limit(
+            complaints, 'handling', 'handling_started_at', now())
 
     def check_analysis(self):
         if not ((self.cause_analysis or '').strip()
@@ -805,12 +1004,29 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     @guarded_transition('resolving', from_='investigating')
     def handle_first(cls, complaints):
         for complaint in complaints:
-            if complaint.severity != 'general':
-                raise ComplaintApprovalError(gettext(
-                        'crm_module.msg_complaint_handle_first_severity',
-                        complaint=complaint.rec_name,
-                        severity=complaint.severity_string))
+            complaint.check_handle_first()
         cls.write(complaints, {'handled_first': True})
+
+    def check_handle_first(self):
+        """Handle first, settle responsibility after: only non-major
+        quality problems of the configured tiers' customers [S2-110]"""
+        if self.severity != 'general':
+            raise ComplaintApprovalError(gettext(
+                    'crm_module.msg_complaint_handle_first_severity',
+                    complaint=self.rec_name,
+                    severity=self.severity_string))
+        if self.category != 'quality':
+            raise ComplaintApprovalError(gettext(
+                    'crm_module.msg_complaint_handle_first_category',
+                    complaint=self.rec_name,
+                    category=self.category_string))
+        tiers = self._config_value(
+            'complaint_handle_first_tiers', self.company.id) or []
+        if not self.tier or self.tier.code not in tiers:
+            raise ComplaintApprovalError(gettext(
+                    'crm_module.msg_complaint_handle_first_tier',
+                    complaint=self.rec_name,
+                    tier=self.tier.rec_name if self.tier else '-'))
 
     @classmethod
     @ModelView.button
@@ -840,15 +1056,7 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
                 raise ComplaintResolveError(gettext(
                         'crm_module.msg_complaint_resolve_actions',
                         complaint=complaint.rec_name))
-            status = complaint.resolution_status
-            if status == 'pending':
-                status = ('met' if moment <= complaint.resolution_deadline
-                    else 'breached')
-            cls.write([complaint], {
-                    'resolved_at': moment,
-                    'resolution_hours': _hours(complaint.received_at, moment),
-                    'resolution_status': status,
-                    })
+        cls._meet_limit(complaints, 'resolution', 'resolved_at', moment)
 
     @classmethod
     @ModelView.button
@@ -931,39 +1139,105 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
             cls.write(*to_write)
             cls.write(complaints, {'reopen_reason': None})
 
+    # Reading by the supervising leader
+
+    @classmethod
+    @ModelView.button
+    @requires_state(*OPEN_STATES)
+    def mark_read(cls, complaints):
+        """Record that the supervising leader read the complaints, with the
+        note, and close the reminder they got at receipt [S0-35]"""
+        pool = Pool()
+        User = pool.get('res.user')
+        Reminder = pool.get('crm.reminder')
+        user = User(Transaction().user)
+        employees = {e.id for e in user.employees}
+        for complaint in complaints:
+            if complaint.read_at:
+                raise ComplaintReadError(gettext(
+                        'crm_module.msg_complaint_read_already',
+                        complaint=complaint.rec_name,
+                        user=complaint.read_by.rec_name
+                        if complaint.read_by else '-'))
+            supervising = complaint.supervising_department
+            manager = supervising.manager if supervising else None
+            if Transaction().user and (
+                    not manager or manager.id not in employees):
+                raise ComplaintReadError(gettext(
+                        'crm_module.msg_complaint_read_leader',
+                        complaint=complaint.rec_name,
+                        manager=manager.rec_name if manager else '-'))
+        with without_check_access(), workflow():
+            cls.write(complaints, stamp('read', now()))
+            reminders = Reminder.search([
+                    ('key', 'in', [c._intake_reminder_key()
+                            for c in complaints]),
+                    ('state', '=', 'open'),
+                    ])
+            if reminders:
+                Reminder.write(reminders, {
+                        'state': 'done', **stamp('done')})
+
+    def _intake_reminder_key(self):
+        return 'complaint_intake:%s' % self.id
+
+    def _get_intake_reminder(self):
+        "Return the values of the reminder of the supervising leader"
+        supervising = self.supervising_department
+        if not supervising or not supervising.manager:
+            return
+        date = company_time(self.company, self.received_at).date()
+        return {
+            'company': self.company.id,
+            'party': self.party.id,
+            'kind': 'complaint_intake',
+            'due_date': date,
+            'remind_date': date,
+            'employee': supervising.manager.id,
+            'key': self._intake_reminder_key(),
+            }
+
+    @classmethod
+    def notify_intake(cls, complaints):
+        """Copy the complaints to the supervising leader for reading: a
+        reminder to the manager of the supervising department"""
+        Reminder = Pool().get('crm.reminder')
+        vlist = list(filter(None, (c._get_intake_reminder()
+                    for c in complaints)))
+        if vlist:
+            with without_check_access(), workflow():
+                Reminder.create(vlist)
+
     # Escalation
 
     @classmethod
     def escalate(cls):
-        """Mark the response and resolution deadlines passed without action
-        as breached, record an escalation for each and notify the manager
-        of the supervising department"""
-        pool = Pool()
-        Escalation = pool.get('crm.complaint.escalation')
+        """Mark the response, handling and resolution deadlines passed
+        without action as breached, record an escalation for each and
+        notify the manager of the supervising department"""
         moment = now()
+        escalations = []
         with without_check_access():
-            late_response = cls.search([
-                    ('state', '=', 'received'),
-                    ('response_status', '=', 'pending'),
-                    ('response_deadline', '<', moment),
-                    ])
-            late_resolution = cls.search([
-                    ('state', 'in', UNRESOLVED_STATES),
-                    ('resolution_status', '=', 'pending'),
-                    ('resolution_deadline', '<', moment),
-                    ])
-            with workflow():
-                if late_response:
-                    cls.write(late_response, {'response_status': 'breached'})
-                if late_resolution:
-                    cls.write(
-                        late_resolution, {'resolution_status': 'breached'})
-                escalations = Escalation.create(
-                    [c._get_escalation('response', moment)
-                        for c in late_response]
-                    + [c._get_escalation('resolution', moment)
-                        for c in late_resolution])
-                Escalation.notify(escalations)
+            for kind, states in LIMIT_STATES.items():
+                late = cls.search([
+                        ('state', 'in', states),
+                        ('%s_status' % kind, '=', 'pending'),
+                        ('%s_deadline' % kind, '<', moment),
+                        ])
+                if late:
+                    with workflow():
+                        cls.write(late, {'%s_status' % kind: 'breached'})
+                    escalations.extend(cls._escalate(late, kind, moment))
+        return escalations
+
+    @classmethod
+    def _escalate(cls, complaints, kind, moment):
+        "Record and notify the breach of the time limit of kind"
+        Escalation = Pool().get('crm.complaint.escalation')
+        with without_check_access(), workflow():
+            escalations = Escalation.create(
+                [c._get_escalation(kind, moment) for c in complaints])
+            Escalation.notify(escalations)
         return escalations
 
     def _get_escalation(self, kind, moment):

@@ -6,6 +6,7 @@ from trytond.modules.company.model import (
     CompanyMultiValueMixin, CompanyValueMixin)
 from trytond.pool import Pool
 from trytond.pyson import Eval, Id
+from trytond.transaction import Transaction
 
 from .exceptions import ConfigurationValidationError
 
@@ -24,7 +25,27 @@ EVALUATION_FIELDS = {
 COMPLAINT_FIELDS = {
     'complaint_sequence', 'complaint_receiving_department',
     'complaint_supervising_department', 'complaint_risk_hours',
-    'complaint_repeat_days', 'complaint_escalation_email'}
+    'complaint_repeat_days', 'complaint_escalation_email',
+    'complaint_handle_first_tiers'}
+# The tiers whose customers' non-major quality problems are handled first,
+# by tier code [S2-110]
+DEFAULT_HANDLE_FIRST_TIERS = ['strategic', 'key']
+
+
+class ComplaintTiersMixin:
+    "The tiers of the company a complaint setting can name"
+    __slots__ = ()
+
+    @classmethod
+    def get_complaint_tiers(cls):
+        pool = Pool()
+        Tier = pool.get('crm.tier')
+        company = Transaction().context.get('company')
+        tiers = Tier.search([('company', '=', company)]) if company else []
+        codes = {t.code: t.rec_name for t in tiers}
+        for code in DEFAULT_HANDLE_FIRST_TIERS:
+            codes.setdefault(code, code)
+        return sorted(codes.items())
 RELATIONSHIP_FIELDS = {
     'dormant_days', 'visit_reminder_days', 'new_customer_days'}
 
@@ -40,7 +61,9 @@ def check_not_negative(records, names):
                         field=record.__names__(name)['field']))
 
 
-class Configuration(ModelSingleton, ModelSQL, ModelView, CompanyMultiValueMixin):
+class Configuration(
+        ComplaintTiersMixin, ModelSingleton, ModelSQL, ModelView,
+        CompanyMultiValueMixin):
     __name__ = 'crm.configuration'
     __string__ = "CRM Configuration"
 
@@ -133,6 +156,11 @@ class Configuration(ModelSingleton, ModelSQL, ModelView, CompanyMultiValueMixin)
             "Escalation E-mail",
             help="Also send escalations by e-mail to the supervising "
             "manager (needs an outgoing mail server)."))
+    complaint_handle_first_tiers = fields.MultiValue(fields.MultiSelection(
+            'get_complaint_tiers', "Handle First Tiers",
+            help="Non-major quality problems (severity general) of these "
+            "tiers' customers may be handled before the measures are "
+            "approved; responsibility is settled after."))
 
     @classmethod
     def multivalue_model(cls, field):
@@ -164,6 +192,12 @@ class Configuration(ModelSingleton, ModelSQL, ModelView, CompanyMultiValueMixin)
     def default_complaint_escalation_email(cls, **pattern):
         return cls.multivalue_model(
             'complaint_escalation_email').default_complaint_escalation_email()
+
+    @classmethod
+    def default_complaint_handle_first_tiers(cls, **pattern):
+        return cls.multivalue_model(
+            'complaint_handle_first_tiers'
+            ).default_complaint_handle_first_tiers()
 
     @classmethod
     def default_dormant_days(cls, **pattern):
@@ -308,7 +342,8 @@ class ConfigurationEvaluation(ModelSQL, CompanyValueMixin):
                     'crm_module.msg_configuration_abc', a=a, b=b))
 
 
-class ConfigurationComplaint(ModelSQL, CompanyValueMixin):
+class ConfigurationComplaint(
+        ComplaintTiersMixin, ModelSQL, CompanyValueMixin):
     __name__ = 'crm.configuration.complaint'
     __string__ = "CRM Configuration Complaint"
 
@@ -328,6 +363,8 @@ class ConfigurationComplaint(ModelSQL, CompanyValueMixin):
     complaint_risk_hours = fields.Integer("At Risk Within Hours")
     complaint_repeat_days = fields.Integer("Repeat Complaint Days")
     complaint_escalation_email = fields.Boolean("Escalation E-mail")
+    complaint_handle_first_tiers = fields.MultiSelection(
+        'get_complaint_tiers', "Handle First Tiers")
 
     @classmethod
     def default_complaint_sequence(cls):
@@ -348,6 +385,10 @@ class ConfigurationComplaint(ModelSQL, CompanyValueMixin):
     @classmethod
     def default_complaint_escalation_email(cls):
         return False
+
+    @classmethod
+    def default_complaint_handle_first_tiers(cls):
+        return list(DEFAULT_HANDLE_FIRST_TIERS)
 
     @classmethod
     def validate_fields(cls, records, field_names):

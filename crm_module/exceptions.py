@@ -141,3 +141,7 @@ class NewsError(ValidationError):
 
 class PlanRevisionError(ValidationError):
     pass
+
+
+class ComplaintReadError(UserError):
+    pass

@@ -29,6 +29,7 @@ KINDS = [
     ('data_review', "Data Review"),
     ('festival', "Festival"),
     ('news', "Customer News"),
+    ('complaint_intake', "Complaint to Read"),
     ]
 # The tiers whose customers are greeted on festivals
 FESTIVAL_TIERS = ['strategic', 'key']
@@ -152,6 +153,13 @@ class Reminder(
                 text = gettext('crm_module.msg_reminder_news_special',
                     news=text)
             return text
+        elif self.kind == 'complaint_intake':
+            # the key is complaint_intake:<complaint id> (crm.complaint)
+            Complaint = Pool().get('crm.complaint')
+            complaint = Complaint(int(self.key.split(':', 1)[1]))
+            return gettext('crm_module.msg_reminder_complaint_intake',
+                complaint=complaint.rec_name,
+                severity=complaint.severity_string)
 
     def get_rec_name(self, name):
         return '%s %s %s' % (
