@@ -61,6 +61,7 @@ def init_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     # Imported here, not at the top: health.py reads sync_api.__version__, so
     # this package must have finished loading.
+    from sync_api.complaints import blueprint as complaints_blueprint
     from sync_api.docs import blueprint as docs_blueprint
     from sync_api.health import blueprint as health_blueprint
     from sync_api.reports import blueprint as reports_blueprint
@@ -70,6 +71,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health_blueprint)
     app.register_blueprint(sales_blueprint)
     app.register_blueprint(sync_blueprint)
+    app.register_blueprint(complaints_blueprint)
     app.register_blueprint(reports_blueprint)
     app.register_blueprint(docs_blueprint)
 

@@ -52,6 +52,9 @@ class Defaults:
     SYNC_MAX_BACKOFF_SECONDS = 30.0
     # How long rows the ERP refused wait before they are tried again.
     SYNC_REJECTED_RETRY_SECONDS = 60.0
+    # How long a complaint whose customer matches no party yet, or that the
+    # ERP refused, waits before it is forwarded again.
+    COMPLAINTS_RETRY_SECONDS = 60.0
     ERP_TIMEOUT_SECONDS = 30.0
     # Rows per ERP call when a CSV or XLSX report gathers a long list
     # (10,000 at most, the ERP's limit): fewer calls, each in its own

@@ -11,6 +11,7 @@ key of the ``crm_reports`` application (crm_module/report_routes.py).
 import logging
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import requests
 
@@ -204,3 +205,33 @@ class ErpReportsClient(ErpTransport):
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> ErpDocument:
         return self.call("GET", path, params=params)
+
+
+def complaints_client(config: Any) -> "ErpComplaintsClient":
+    """The client of the complaint routes, with the sync key."""
+    return ErpComplaintsClient(
+        config["ERP_URL"],
+        config["ERP_DATABASE"],
+        config["ERP_KEY"],
+        config["ERP_TIMEOUT_SECONDS"],
+    )
+
+
+class ErpComplaintsClient(ErpTransport):
+    """The complaint routes of crm_module, with a key of the ``crm_sync``
+    application (the one the sales use)."""
+
+    routes = "complaints"
+
+    def intake(self, complaint: dict[str, Any]) -> dict[str, Any]:
+        """Have the ERP create the complaint once: its answer ``{"status":
+        "created" | "existing" | "unmatched", "number", "state",
+        "outcome"}``; a 422 :class:`ErpRefused` names the field to correct."""
+        return self.call("POST", "/intake", json=complaint).data
+
+    def status(self, source: str, external_id: str) -> dict[str, Any]:
+        """The ERP's number, state and outcome of a complaint it created."""
+        path = "/intake/{}/{}".format(
+            quote(source, safe=""), quote(external_id, safe="")
+        )
+        return self.call("GET", path).data

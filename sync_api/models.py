@@ -14,9 +14,10 @@ included, which has no decimal type.
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from sync_api.complaint_spec import COMPLAINT_CHOICE_LENGTH, CONTACT_LENGTH
 from sync_api.extensions import db
 from sync_api.line_spec import (
     CURRENCY_LENGTH,
@@ -177,3 +178,46 @@ class UnmatchedCustomer(db.Model):
     customer: Mapped[str] = mapped_column(String(CUSTOMER_LENGTH), primary_key=True)
     summaries: Mapped[int] = mapped_column(default=0)
     seen_at: Mapped[datetime]
+
+
+class ComplaintIntake(db.Model):
+    """A complaint another system sent, kept once per (source, external id)
+    and forwarded to the ERP by the sync worker.
+
+    ``status`` is where the forward stands: ``pending`` (not yet taken by
+    the ERP), ``unmatched`` (no party matches the customer yet: tried again
+    later), ``refused`` (the ERP refused it: tried again later) or
+    ``forwarded`` (the ERP created it; ``number``, ``erp_state`` and
+    ``outcome`` are its last known answer).
+    """
+
+    __tablename__ = "complaint_intake"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id"),
+        # The worker's claim reads the complaints still to forward.
+        Index("ix_complaint_intake_status_retry", "status", "retry_after"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(SOURCE_LENGTH))
+    external_id: Mapped[str] = mapped_column(String(EXTERNAL_ID_LENGTH))
+    customer: Mapped[str] = mapped_column(String(CUSTOMER_LENGTH))
+    # Naive UTC, to the second, as the ERP stores it.
+    received_at: Mapped[datetime]
+    category: Mapped[str] = mapped_column(String(COMPLAINT_CHOICE_LENGTH))
+    # None: the ERP's default severity.
+    severity: Mapped[str | None] = mapped_column(String(COMPLAINT_CHOICE_LENGTH))
+    description: Mapped[str] = mapped_column(Text)
+    contact: Mapped[str | None] = mapped_column(String(CONTACT_LENGTH))
+    submitted_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_until: Mapped[datetime | None]
+    retry_after: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+    forwarded_at: Mapped[datetime | None]
+    number: Mapped[str | None] = mapped_column(String(64))
+    erp_state: Mapped[str | None] = mapped_column(String(32))
+    outcome: Mapped[dict | None] = mapped_column(JSON)
+    checked_at: Mapped[datetime | None]

@@ -8,12 +8,26 @@ fields and their limits are those of ``sync_api.line_spec``.
 
 import re
 from collections.abc import Callable, Container, Iterable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from sync_api.line_spec import FIELD_NAMES, LINE_FIELDS, SOURCE_LENGTH, LineField
+from sync_api.complaint_spec import (
+    CATEGORIES,
+    CONTACT_LENGTH,
+    DESCRIPTION_LENGTH,
+    SEVERITIES,
+)
+from sync_api.line_spec import (
+    CUSTOMER_LENGTH,
+    EXTERNAL_ID_LENGTH,
+    FIELD_NAMES,
+    LINE_FIELDS,
+    SOURCE_LENGTH,
+    LineField,
+)
+from sync_api.services.clock import utcnow
 from sync_api.services.money import format_scaled, parse_scaled
 
 # Anchored at the end: validate.Regexp matches from the start only.
@@ -380,6 +394,8 @@ class SyncStatusSchema(Schema):
     last_error = fields.String(allow_none=True)
     rows_sent = fields.Integer()
     unmatched_customers = fields.List(fields.Nested(UnmatchedCustomerSchema))
+    complaints_pending = fields.Integer()
+    unmatched_complaints = fields.List(fields.Nested("UnmatchedComplaintSchema"))
 
 
 def flatten_line_errors(messages: dict[Any, Any]) -> list[dict[str, Any]]:
@@ -411,3 +427,120 @@ def _messages(value: Any) -> list[str]:
     if isinstance(value, dict):
         return [str(v) for vs in value.values() for v in _messages(vs)]
     return [str(value)]
+
+
+class UtcDateTime(fields.Field):
+    """An ISO 8601 date-time with its offset (``2026-03-14T09:30:00+08:00``
+    or ``...Z``), loaded as naive UTC to the second, as the ERP stores it.
+    A time without an offset is refused: it names no moment."""
+
+    default_error_messages = {  # noqa: RUF012
+        "invalid": "Not an ISO 8601 date-time with an offset (e.g. ...T09:30:00Z).",
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any):
+        if not isinstance(value, str) or not _ISO_DATETIME.fullmatch(value):
+            raise self.make_error("invalid")
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise self.make_error("invalid") from None
+        if moment.tzinfo is None:
+            raise self.make_error("invalid")
+        try:
+            return moment.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
+        except OverflowError:
+            raise self.make_error("invalid") from None
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+_ISO_DATETIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def received_in_range(earliest: date) -> Callable[[datetime], None]:
+    def check(value: datetime) -> None:
+        if value.date() < earliest:
+            raise ValidationError(f"Before {earliest.isoformat()}.")
+        if value > utcnow():
+            raise ValidationError("In the future.")
+
+    return check
+
+
+def not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("Blank.")
+
+
+def _complaint_text(
+    max_length: int, required: bool = True, blank: bool = False
+) -> fields.String:
+    checks: list[Callable[[str], None]] = [
+        validate.Length(1 if required else None, max_length),
+        storable_text,
+    ]
+    if required and not blank:
+        checks.append(not_blank)
+    if required:
+        return fields.String(required=True, validate=checks)
+    return fields.String(load_default=None, allow_none=True, validate=checks)
+
+
+def make_complaint_schema(earliest: date) -> Schema:
+    """The schema of ``POST /api/v1/complaints``; unknown fields are
+    refused (marshmallow's default)."""
+    declared: dict[str, fields.Field] = {
+        "source": fields.String(
+            required=True,
+            validate=[
+                validate.Length(1, SOURCE_LENGTH),
+                validate.Regexp(
+                    SOURCE_PATTERN, error="Letters, digits, '.', '_', '-'."
+                ),
+            ],
+        ),
+        "external_id": _complaint_text(EXTERNAL_ID_LENGTH),
+        "customer": _complaint_text(CUSTOMER_LENGTH),
+        "received_at": UtcDateTime(required=True, validate=received_in_range(earliest)),
+        "category": fields.String(required=True, validate=validate.OneOf(CATEGORIES)),
+        "severity": fields.String(
+            load_default=None, allow_none=True, validate=validate.OneOf(SEVERITIES)
+        ),
+        "description": _complaint_text(DESCRIPTION_LENGTH),
+        "contact": _complaint_text(CONTACT_LENGTH, required=False),
+    }
+    return Schema.from_dict(declared, name="ComplaintIntakeSchema")()
+
+
+class ComplaintOutcomeSchema(Schema):
+    closed_at = fields.String(allow_none=True)
+    actions_taken = fields.String(allow_none=True)
+    satisfaction = fields.Integer(allow_none=True)
+
+
+class ComplaintStatusSchema(Schema):
+    source = fields.String()
+    external_id = fields.String()
+    customer = fields.String()
+    received_at = UtcDateTime()
+    category = fields.String()
+    severity = fields.String(allow_none=True)
+    status = fields.String()
+    number = fields.String(allow_none=True)
+    state = fields.String(attribute="erp_state", allow_none=True)
+    outcome = fields.Dict(allow_none=True)
+    last_error = fields.String(allow_none=True)
+
+
+class UnmatchedComplaintSchema(Schema):
+    source = fields.String()
+    external_id = fields.String()
+    customer = fields.String()
+    received_at = UtcDateTime()

@@ -35,7 +35,7 @@ CONFIG = SchemathesisConfig.from_dict(
 )
 schema = schemathesis.openapi.from_dict(openapi_document(), config=CONFIG)
 
-SCOPES = ["sales:write", "sales:read", "reports:read", "admin"]
+SCOPES = ["sales:write", "sales:read", "complaints:write", "reports:read", "admin"]
 # What these tests hold the API to. positive_data_acceptance is left out on
 # purpose: the document cannot say everything the API refuses (a date out
 # of range, a currency outside the configured set, a revision conflict),

@@ -7,8 +7,9 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from sync_api.erp import ErpClient, ErpError
+from sync_api.erp import ErpClient, ErpError, complaints_client
 from sync_api.extensions import db
+from sync_api.services.complaints import ComplaintForwarder, ForwardSettings
 from sync_api.services.sync import SyncSettings, SyncWorker
 
 sync = AppGroup("sync", help="Send the ledger's totals to the ERP.")
@@ -22,7 +23,12 @@ def make_worker() -> SyncWorker:
         config["ERP_KEY"],
         config["ERP_TIMEOUT_SECONDS"],
     )
-    return SyncWorker(db.engine, erp, SyncSettings.from_config(config))
+    forwarder = ComplaintForwarder(
+        db.engine, complaints_client(config), ForwardSettings.from_config(config)
+    )
+    return SyncWorker(
+        db.engine, erp, SyncSettings.from_config(config), complaints=forwarder
+    )
 
 
 @sync.command("run")
@@ -41,6 +47,18 @@ def run(once: bool) -> None:
             f"{report.rows_sent} totals sent in {report.batches} batches, "
             f"{report.keys_rejected} refused by the ERP."
         )
+        if report.complaints is not None:
+            forwarded = report.complaints
+            click.echo(
+                f"{forwarded.created} complaints created, {forwarded.unmatched} "
+                f"waiting for their customer, {len(forwarded.refused)} refused "
+                "by the ERP."
+            )
+            for row in forwarded.refused:
+                click.echo(
+                    f"refused: complaint {row['source']}/{row['external_id']}: "
+                    f"{row['error']}"
+                )
         for row in report.rejected:
             click.echo(
                 f"refused: {row['source']}/{row['customer']} {row['month']} "

@@ -18,7 +18,7 @@ from sync_api.models import ApiKey
 from sync_api.services.clock import utcnow
 
 KEY_PREFIX = "crm"
-SCOPES = ("sales:write", "sales:read", "reports:read", "admin")
+SCOPES = ("sales:write", "sales:read", "complaints:write", "reports:read", "admin")
 # admin may do everything the other scopes allow.
 ADMIN_SCOPE = "admin"
 

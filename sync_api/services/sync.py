@@ -42,6 +42,11 @@ from sync_api.erp import ErpClient, ErpError
 from sync_api.line_spec import AMOUNT_DIGITS, QUANTITY_DIGITS
 from sync_api.models import SalesLine, SyncPending, SyncState, UnmatchedCustomer
 from sync_api.services.clock import utcnow
+from sync_api.services.complaints import (
+    ComplaintForwarder,
+    ForwardReport,
+    complaints_status,
+)
 from sync_api.services.money import format_scaled
 from sync_api.services.sql import dialect_insert, execute_many
 
@@ -108,6 +113,14 @@ class SyncReport:
     keys_done: int = 0
     keys_rejected: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    complaints: ForwardReport | None = None
+
+    @property
+    def busy(self) -> bool:
+        """Whether the pass sent anything, so that the worker looks again at
+        once; complaints that only waited again (their customer unknown)
+        leave it to poll."""
+        return bool(self.batches or (self.complaints and self.complaints.forwarded))
 
 
 @dataclass
@@ -151,11 +164,15 @@ class SyncWorker:
         erp: ErpClient,
         settings: SyncSettings | None = None,
         clock: Callable[[], datetime] = utcnow,
+        complaints: ComplaintForwarder | None = None,
     ) -> None:
         self.engine = engine
         self.erp = erp
         self.settings = settings or SyncSettings()
         self.clock = clock
+        # Complaints from other systems go to the same ERP in the same
+        # passes: an outage holds back both, and both flow in after it.
+        self.complaints = complaints
 
     # --- one pass ----------------------------------------------------------
 
@@ -179,6 +196,12 @@ class SyncWorker:
                     raise
                 self._complete(batch, sending.result, report, following)
                 batch = following
+        if self.complaints is not None:
+            try:
+                report.complaints = self.complaints.run_once()
+            except ErpError as error:
+                self.record_error(str(error))
+                raise
         return report
 
     def _prepare(self) -> "_Batch | None":
@@ -479,7 +502,7 @@ class SyncWorker:
                 delay = min(delay * 2, self.settings.max_backoff_seconds)
                 continue
             delay = self.settings.backoff_seconds
-            if not report.batches:
+            if not report.busy:
                 stop.wait(self.settings.poll_seconds)
 
 
@@ -510,6 +533,8 @@ class SyncStatus:
     last_error: str | None
     rows_sent: int
     unmatched_customers: list[dict[str, Any]]
+    complaints_pending: int = 0
+    unmatched_complaints: list[dict[str, Any]] = field(default_factory=list)
 
 
 def sync_status(engine: Engine, now: datetime | None = None) -> SyncStatus:
@@ -529,6 +554,7 @@ def sync_status(engine: Engine, now: datetime | None = None) -> SyncStatus:
                 select(unmatched).order_by(unmatched.c.source, unmatched.c.customer)
             )
         ]
+        complaints_pending, unmatched_complaints = complaints_status(connection)
     return SyncStatus(
         pending_keys=count,
         rejected_keys=rejected,
@@ -540,4 +566,6 @@ def sync_status(engine: Engine, now: datetime | None = None) -> SyncStatus:
         last_error=row.last_error if row else None,
         rows_sent=row.rows_sent if row else 0,
         unmatched_customers=waiting,
+        complaints_pending=complaints_pending,
+        unmatched_complaints=unmatched_complaints,
     )
