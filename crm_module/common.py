@@ -1,4 +1,5 @@
 """Helpers of the module's models."""
+from trytond import backend
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
@@ -75,3 +76,12 @@ def invalidate_cache(Model, ids):
             cache_cls = cache[Model.__name__]
             for id_ in ids:
                 cache_cls.pop(id_, None)
+
+
+def column_added(Model, module, column):
+    """Return whether registering Model adds column to a table made by an
+    earlier release: the table exists without the column. Call it before
+    super().__register__ to know whether to migrate the rows after it."""
+    table_h = backend.TableHandler
+    return (table_h.table_exist(Model._table)
+        and not table_h(Model, module).column_exist(column))

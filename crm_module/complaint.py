@@ -6,7 +6,7 @@ from email.message import EmailMessage
 
 from sql.functions import CurrentTimestamp
 
-from trytond import backend, config
+from trytond import config
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Workflow, fields
 from trytond.pool import Pool
@@ -15,7 +15,7 @@ from trytond.sendmail import send_message_transactional
 from trytond.transaction import Transaction, without_check_access
 
 from .clock import company_time, now
-from .common import CustomerRecNameMixin
+from .common import CustomerRecNameMixin, column_added
 from .exceptions import (
     ComplaintApprovalError, ComplaintCancelError, ComplaintCloseError,
     ComplaintDeleteError, ComplaintLockedError, ComplaintReadError,
@@ -147,10 +147,8 @@ class TimeLimit(ModelSQL, ModelView):
 
     @classmethod
     def __register__(cls, module):
-        table_h = backend.TableHandler
         # Releases before 4/7 knew no handling time.
-        upgraded = (table_h.table_exist(cls._table)
-            and not table_h(cls, module).column_exist('handling_time'))
+        upgraded = column_added(cls, module, 'handling_time')
         super().__register__(module)
         if upgraded:
             cls._migrate_handling_and_key_rows()
@@ -596,10 +594,8 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
 
     @classmethod
     def __register__(cls, module):
-        table_h = backend.TableHandler
         # Releases before 4/7 knew no handling time limit.
-        upgraded = (table_h.table_exist(cls._table)
-            and not table_h(cls, module).column_exist('handling_status'))
+        upgraded = column_added(cls, module, 'handling_status')
         super().__register__(module)
         if upgraded:
             cls._migrate_handling()

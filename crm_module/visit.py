@@ -15,7 +15,7 @@ from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
 from .clock import add_interval, month_add, sql_date, today
-from .common import CustomerRecNameMixin
+from .common import CustomerRecNameMixin, column_added
 from .numeric import achieved_percent
 from .exceptions import VisitPolicyError, VisitValidationError
 
@@ -114,11 +114,9 @@ class VisitPolicy(ModelSQL, ModelView):
 
     @classmethod
     def __register__(cls, module):
-        table_h = backend.TableHandler
-        created = not table_h.table_exist(cls._table)
+        created = not backend.TableHandler.table_exist(cls._table)
         # Releases before 3/7 knew no ways of contact.
-        upgraded = not created and not table_h(cls, module).column_exist(
-            'ways')
+        upgraded = column_added(cls, module, 'ways')
         super().__register__(module)
         if created:
             cls._register_defaults()
