@@ -16,6 +16,7 @@ from trytond.transaction import Transaction, without_check_access
 
 from .clock import company_time, now
 from .common import CustomerRecNameMixin, column_added
+from .tier import DEFAULT_SATISFACTION_TARGET
 from .exceptions import (
     ComplaintApprovalError, ComplaintCancelError, ComplaintCloseError,
     ComplaintDeleteError, ComplaintLockedError, ComplaintReadError,
@@ -65,6 +66,7 @@ ESCALATION_KINDS = [
     ('response', "Response"),
     ('handling', "Handling"),
     ('resolution', "Resolution"),
+    ('return_visit', "Return Visit"),
     ]
 OPEN_STATES = [
     'received', 'acknowledged', 'investigating', 'awaiting_approval',
@@ -73,12 +75,17 @@ OPEN_STATES = [
 UNRESOLVED_STATES = OPEN_STATES[:-1]
 # The states in which each time limit is still to be met: the response by
 # Acknowledge, the start of handling by Investigate, the resolution by
-# Resolved
+# Resolved, the return visit by the answer of the customer (Close or Not
+# Satisfied)
 LIMIT_STATES = {
     'response': ['received'],
     'handling': ['received', 'acknowledged'],
     'resolution': UNRESOLVED_STATES,
+    'return_visit': ['return_visit'],
     }
+# The limits counted from the receipt; the return visit's from the
+# resolution
+RECEIPT_LIMITS = ['response', 'handling', 'resolution']
 # The severities the supervising leader must have read [S0-35]
 TO_READ_SEVERITIES = ['serious', 'very_serious']
 # A complaint handled first is resolved before its measures are approved:
@@ -96,18 +103,56 @@ DEFAULT_RESOLUTION = {
     'serious': dt.timedelta(days=3),
     'very_serious': dt.timedelta(days=1),
     }
+# The return visit follows the resolution at once [S0-39]: within 24 hours
+# (product default)
+DEFAULT_RETURN_VISIT = dt.timedelta(hours=24)
 DEFAULT_PRIORITY = 20
 STRATEGIC_PRIORITY = 10
 # The tiers whose customers' complaints come first [S2-47]
 FIRST_TIERS = ['strategic', 'key']
 
 Limit = namedtuple('Limit', [
-        'response_time', 'handling_time', 'resolution_time', 'priority'])
+        'response_time', 'handling_time', 'resolution_time',
+        'return_visit_time', 'priority'])
 
 
 def _hours(start, end):
     return (Decimal((end - start).total_seconds()) / 3600).quantize(
         Decimal('0.01'))
+
+
+def notify_employees(employees, complaint, message):
+    """Notify in the ERP the users of employees about complaint, with
+    message() giving the label and description in each user's language"""
+    pool = Pool()
+    User = pool.get('res.user')
+    Notification = pool.get('res.notification')
+    ModelData = pool.get('ir.model.data')
+    if not employees:
+        return 0
+    action_id = ModelData.get_id('crm_module', 'act_complaint_form')
+    with without_check_access():
+        users = User.search([
+                ('employees', 'in', [e.id for e in employees]),
+                ])
+    notifications = []
+    for user in users:
+        language = user.language.code if user.language else None
+        with Transaction().set_context(language=language):
+            label, description = message()
+        notifications.append({
+                'user': user.id,
+                'label': label,
+                'description': description,
+                'icon': 'tryton-notification',
+                'model': complaint.__name__,
+                'records': json.dumps([complaint.id]),
+                'action': action_id,
+                })
+    if notifications:
+        with without_check_access():
+            Notification.create(notifications)
+    return len(users)
 
 
 class TimeLimit(ModelSQL, ModelView):
@@ -134,6 +179,11 @@ class TimeLimit(ModelSQL, ModelView):
         help="Time from receipt until the handling measures are carried "
         "out. The shipped 7 / 3 / 1 days by severity are the product's "
         "defaults, not the rulebook's.")
+    return_visit_time = fields.TimeDelta(
+        "Return Visit Time", required=True,
+        help="Time from the resolution until the receiving department has "
+        "called the customer back. The rulebook says at once; the shipped "
+        "24 hours are the product's default.")
     priority = fields.Integer(
         "Priority", required=True,
         help="Complaints with a lower number are handled first.")
@@ -147,9 +197,17 @@ class TimeLimit(ModelSQL, ModelView):
 
     @classmethod
     def __register__(cls, module):
-        # Releases before 4/7 knew no handling time.
+        # Releases before 4/7 knew no handling time and no return visit
+        # time.
         upgraded = column_added(cls, module, 'handling_time')
+        return_visit = column_added(cls, module, 'return_visit_time')
         super().__register__(module)
+        if return_visit:
+            table = cls.__table__()
+            cursor = Transaction().connection.cursor()
+            cursor.execute(*table.update([table.return_visit_time],
+                    [cls.return_visit_time.sql_format(
+                            DEFAULT_RETURN_VISIT)]))
         if upgraded:
             cls._migrate_handling_and_key_rows()
 
@@ -200,12 +258,15 @@ class TimeLimit(ModelSQL, ModelView):
                             cls.handling_time.sql_format(DEFAULT_HANDLING),
                             cls.resolution_time.sql_format(
                                 DEFAULT_RESOLUTION[severity]),
+                            cls.return_visit_time.sql_format(
+                                DEFAULT_RETURN_VISIT),
                             STRATEGIC_PRIORITY, 0, CurrentTimestamp()])
             if rows:
                 cursor.execute(*table.insert([
                             table.company, table.severity, table.tier,
                             table.response_time, table.handling_time,
-                            table.resolution_time, table.priority,
+                            table.resolution_time, table.return_visit_time,
+                            table.priority,
                             table.create_uid, table.create_date], rows))
 
     @classmethod
@@ -219,6 +280,10 @@ class TimeLimit(ModelSQL, ModelView):
     @classmethod
     def default_handling_time(cls):
         return DEFAULT_HANDLING
+
+    @classmethod
+    def default_return_visit_time(cls):
+        return DEFAULT_RETURN_VISIT
 
     @classmethod
     def default_priority(cls):
@@ -238,7 +303,9 @@ class TimeLimit(ModelSQL, ModelView):
             cls.check_unique(limits)
 
     def check_durations(self):
-        for name in ['response_time', 'handling_time', 'resolution_time']:
+        for name in [
+                'response_time', 'handling_time', 'resolution_time',
+                'return_visit_time']:
             value = getattr(self, name)
             if value is not None and value < dt.timedelta(0):
                 raise ComplaintTimeLimitError(gettext(
@@ -274,10 +341,11 @@ class TimeLimit(ModelSQL, ModelView):
             limit = limits[0]
             return Limit(
                 limit.response_time, limit.handling_time,
-                limit.resolution_time, limit.priority)
+                limit.resolution_time, limit.return_visit_time,
+                limit.priority)
         return Limit(
             DEFAULT_RESPONSE, DEFAULT_HANDLING, DEFAULT_RESOLUTION[severity],
-            DEFAULT_PRIORITY)
+            DEFAULT_RETURN_VISIT, DEFAULT_PRIORITY)
 
     @classmethod
     def shipped_rows(cls, company, strategic_tier=None):
@@ -303,6 +371,7 @@ class TimeLimit(ModelSQL, ModelView):
                         'response_time': DEFAULT_RESPONSE,
                         'handling_time': DEFAULT_HANDLING,
                         'resolution_time': DEFAULT_RESOLUTION[severity],
+                        'return_visit_time': DEFAULT_RETURN_VISIT,
                         'priority': priority,
                         })
         return rows
@@ -375,6 +444,10 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
         "responsible department.")
     resolution_deadline = fields.DateTime(
         "Resolution Deadline", readonly=True)
+    return_visit_deadline = fields.DateTime(
+        "Return Visit Deadline", readonly=True,
+        help="When the receiving department must have called the customer "
+        "back, counted from the resolution.")
     response_due = fields.Function(
         fields.Char(
             "Response Due",
@@ -393,10 +466,20 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
             help="The resolution deadline to the minute, in the company's "
             "time zone."),
         'get_due')
+    return_visit_due = fields.Function(
+        fields.Char(
+            "Return Visit Due",
+            help="The return visit deadline to the minute, in the "
+            "company's time zone."),
+        'get_due')
     responded_at = fields.DateTime("Responded At", readonly=True)
     handling_started_at = fields.DateTime(
         "Handling Started At", readonly=True)
     resolved_at = fields.DateTime("Resolved At", readonly=True)
+    return_visited_at = fields.DateTime(
+        "Called Back At", readonly=True,
+        help="When the customer's answer to the return visit was "
+        "recorded.")
     closed_at = fields.DateTime("Closed At", readonly=True)
     response_hours = fields.Numeric(
         "Response Hours", digits=(16, 2), readonly=True)
@@ -404,12 +487,18 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
         "Handling Hours", digits=(16, 2), readonly=True)
     resolution_hours = fields.Numeric(
         "Resolution Hours", digits=(16, 2), readonly=True)
+    return_visit_hours = fields.Numeric(
+        "Return Visit Hours", digits=(16, 2), readonly=True,
+        help="Hours from the resolution to the return visit.")
     response_status = fields.Selection(
         LIMIT_STATUSES, "Response Status", readonly=True)
     handling_status = fields.Selection(
         LIMIT_STATUSES, "Handling Status", readonly=True)
     resolution_status = fields.Selection(
         LIMIT_STATUSES, "Resolution Status", readonly=True)
+    return_visit_status = fields.Selection(
+        [(None, ""), *LIMIT_STATUSES], "Return Visit Status", readonly=True,
+        help="Empty until the complaint is resolved.")
     at_risk = fields.Function(
         fields.Boolean(
             "At Risk",
@@ -437,20 +526,70 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
         help="The manager's comment when sending the measures back.")
     approved_by = fields.Many2One('res.user', "Approved By", readonly=True)
     approved_at = fields.DateTime("Approved At", readonly=True)
+    actions = fields.One2Many(
+        'crm.complaint.action', 'complaint', "Actions",
+        help="What was done for the customer: replacement, refund, repair, "
+        "apology, compensation, with its cost.")
+    action_amount = fields.Function(
+        fields.Numeric(
+            "Actions Amount", digits=(16, 2),
+            help="The cost of the actions, in the company's currency."),
+        'get_action_amount')
     actions_taken = fields.Text(
-        "Actions Taken",
-        help="Replacement, refund, repair, apology, compensation...")
+        "Actions Note",
+        help="Anything else to know about the actions taken.")
+    preventive_required = fields.Function(
+        fields.Boolean(
+            "Preventive Measures Required",
+            help="A quality complaint of a customer of the configured "
+            "tiers: it closes only once each preventive measure is "
+            "verified."),
+        'get_preventive_required')
+    preventive_measures = fields.One2Many(
+        'crm.complaint.preventive', 'complaint', "Preventive Measures",
+        help="What prevents the problem from happening again, who does it "
+        "by when, and its verification.")
+    agreed_at = fields.DateTime(
+        "Agreed At",
+        help="When the customer agreed to the handling.")
+    agreed_with = fields.Char(
+        "Agreed With",
+        help="The customer's person who agreed to the handling.")
     return_visit_date = fields.Date(
         "Return Visit Date", states=_return_visit)
     return_visit_by = fields.Many2One(
         'company.employee', "Return Visit By",
-        domain=[('company', '=', Eval('company', -1))])
+        domain=[
+            ('company', '=', Eval('company', -1)),
+            ('crm_department', '=', Eval('receiving_department', -1)),
+            ],
+        help="An employee of the receiving department who called the "
+        "customer back.")
     return_visit_result = fields.Text(
         "Customer's Answer", states=_return_visit)
     satisfaction = fields.Integer(
         "Satisfaction", states=_return_visit,
-        help="The customer's satisfaction from 1 (very poor) to 5 (very "
-        "good).")
+        help="The customer's overall satisfaction from 1 (very poor) to 5 "
+        "(very good). Below the target of the customer's tier the "
+        "complaint goes back to resolving.")
+    satisfaction_target = fields.Function(
+        fields.Integer(
+            "Satisfaction Target",
+            help="The lowest satisfaction that closes the complaint: the "
+            "target of the customer's tier."),
+        'get_satisfaction_target')
+    return_visit_product_quality = fields.Integer(
+        "Product Quality",
+        help="The customer's score from 1 (very poor) to 5 (very good).")
+    return_visit_service = fields.Integer(
+        "Service",
+        help="The customer's score from 1 (very poor) to 5 (very good).")
+    return_visit_delivery = fields.Integer(
+        "Delivery",
+        help="The customer's score from 1 (very poor) to 5 (very good).")
+    return_visit_price = fields.Integer(
+        "Price",
+        help="The customer's score from 1 (very poor) to 5 (very good).")
     cancel_reason = fields.Text(
         "Cancel Reason",
         help="Why the complaint is cancelled (duplicate, invalid...).")
@@ -476,10 +615,12 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     _workflow_field_message = 'crm_module.msg_complaint_workflow_field'
     _workflow_fields = {
         'state', 'number', 'tier', 'priority', 'response_deadline',
-        'handling_deadline', 'resolution_deadline', 'responded_at',
-        'handling_started_at', 'resolved_at', 'closed_at', 'response_hours',
-        'handling_hours', 'resolution_hours', 'response_status',
-        'handling_status', 'resolution_status', 'handled_first', 'is_repeat',
+        'handling_deadline', 'resolution_deadline', 'return_visit_deadline',
+        'responded_at', 'handling_started_at', 'resolved_at',
+        'return_visited_at', 'closed_at', 'response_hours',
+        'handling_hours', 'resolution_hours', 'return_visit_hours',
+        'response_status', 'handling_status', 'resolution_status',
+        'return_visit_status', 'handled_first', 'is_repeat',
         *stamp_fields('approved', 'read')}
     # The fields a user may change, by group.
     _intake_fields = {
@@ -489,7 +630,10 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     _assignment_fields = {'responsible_department', 'responsible_employee'}
     _return_visit_fields = {
         'return_visit_date', 'return_visit_by', 'return_visit_result',
-        'satisfaction'}
+        'satisfaction', 'return_visit_product_quality',
+        'return_visit_service', 'return_visit_delivery', 'return_visit_price'}
+    _agreement_fields = {'agreed_at', 'agreed_with'}
+    _action_fields = {'actions', 'actions_taken'}
     _open_fields = {
         'contact', 'receiving_department', 'supervising_department',
         'cancel_reason', 'read_note'}
@@ -500,11 +644,17 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
             _open_fields | _intake_fields | _analysis_fields
             | _assignment_fields),
         'acknowledged': _open_fields | _analysis_fields | _assignment_fields,
-        'investigating': _open_fields | _analysis_fields | _assignment_fields,
-        'awaiting_approval': _open_fields | {'review_note'},
-        'resolving': _open_fields | {'actions_taken'},
+        'investigating': (
+            _open_fields | _analysis_fields | _assignment_fields
+            | {'preventive_measures'}),
+        'awaiting_approval': (
+            _open_fields | {'review_note', 'preventive_measures'}),
+        'resolving': (
+            _open_fields | _action_fields | _agreement_fields
+            | {'preventive_measures'}),
         'return_visit': (
-            _open_fields | {'actions_taken'} | _return_visit_fields),
+            _open_fields | _action_fields | _agreement_fields
+            | _return_visit_fields | {'preventive_measures'}),
         'closed': {'reopen_reason'},
         'cancelled': {'reopen_reason'},
         }
@@ -544,6 +694,7 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
             ('investigating', 'resolving'),
             ('resolving', 'return_visit'),
             ('return_visit', 'closed'),
+            ('return_visit', 'resolving'),
             }
         cls._transitions |= {(s, 'cancelled') for s in OPEN_STATES}
         # A button is shown in the states of its transition (workflow.py);
@@ -583,6 +734,11 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
                     },
                 'close': {
                     'icon': 'tryton-ok',
+                    },
+                'not_satisfied': {
+                    'invisible': Eval('state') != 'return_visit',
+                    'icon': 'tryton-back',
+                    'depends': ['state'],
                     },
                 'cancel': {
                     'icon': 'tryton-cancel',
@@ -710,12 +866,9 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
             'handling_deadline': self.received_at + limit.handling_time,
             'resolution_deadline': self.received_at + limit.resolution_time,
             }
-        if self.response_status != 'pending':
-            del values['response_deadline']
-        if self.handling_status != 'pending':
-            del values['handling_deadline']
-        if self.resolution_status != 'pending':
-            del values['resolution_deadline']
+        for kind in RECEIPT_LIMITS:
+            if getattr(self, '%s_status' % kind) != 'pending':
+                del values['%s_deadline' % kind]
         return values
 
     @classmethod
@@ -746,6 +899,34 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     def order_resolution_due(cls, tables):
         table, _ = tables[None]
         return [table.resolution_deadline]
+
+    @classmethod
+    def order_return_visit_due(cls, tables):
+        table, _ = tables[None]
+        return [table.return_visit_deadline]
+
+    @classmethod
+    def get_action_amount(cls, complaints, name):
+        amounts = {c.id: Decimal(0) for c in complaints}
+        for complaint in complaints:
+            for action in complaint.actions:
+                amounts[complaint.id] += action.amount or Decimal(0)
+        return amounts
+
+    def get_preventive_required(self, name):
+        "Quality problems of the configured tiers' customers [S2-107]"
+        if self.category != 'quality' or not self.company:
+            return False
+        tiers = self._config_value(
+            'complaint_preventive_tiers', self.company.id) or []
+        tier = self.tier or (self.party.crm_tier if self.party else None)
+        return bool(tier and tier.code in tiers)
+
+    def get_satisfaction_target(self, name=None):
+        tier = self.tier or (self.party.crm_tier if self.party else None)
+        if tier and tier.satisfaction_target:
+            return tier.satisfaction_target
+        return DEFAULT_SATISFACTION_TARGET
 
     def get_at_risk(self, name):
         return self.id in self._at_risk_ids([self.id])
@@ -814,25 +995,47 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     @classmethod
     def validate_fields(cls, complaints, field_names):
         super().validate_fields(complaints, field_names)
-        if 'satisfaction' in field_names:
+        if field_names & cls._score_fields:
             for complaint in complaints:
                 complaint.check_satisfaction()
         if 'received_at' in field_names:
             for complaint in complaints:
                 complaint.check_received_at()
+        if field_names & {'agreed_at', 'return_visit_date'}:
+            for complaint in complaints:
+                complaint.check_return_visit_dates()
+
+    _score_fields = {
+        'satisfaction', 'return_visit_product_quality',
+        'return_visit_service', 'return_visit_delivery', 'return_visit_price'}
 
     def check_satisfaction(self):
-        if self.satisfaction is not None and not 1 <= self.satisfaction <= 5:
-            raise ComplaintSatisfactionError(gettext(
-                    'crm_module.msg_satisfaction_range',
-                    field=self.__names__('satisfaction')['field'],
-                    value=self.satisfaction))
+        for name in sorted(self._score_fields):
+            value = getattr(self, name)
+            if value is not None and not 1 <= value <= 5:
+                raise ComplaintSatisfactionError(gettext(
+                        'crm_module.msg_satisfaction_range',
+                        field=self.__names__(name)['field'],
+                        value=value))
 
     def check_received_at(self):
         if self.received_at and self.received_at > now():
             raise ComplaintLockedError(gettext(
                     'crm_module.msg_complaint_received_future',
                     complaint=self.rec_name))
+
+    def check_return_visit_dates(self):
+        moment = now()
+        today = company_time(self.company, moment).date()
+        for name, future in [
+                ('agreed_at', self.agreed_at and self.agreed_at > moment),
+                ('return_visit_date', self.return_visit_date
+                    and self.return_visit_date > today)]:
+            if future:
+                raise ComplaintCloseError(gettext(
+                        'crm_module.msg_complaint_date_future',
+                        complaint=self.rec_name,
+                        field=self.__names__(name)['field']))
 
     @classmethod
     def create(cls, vlist):
@@ -909,9 +1112,10 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     @classmethod
     def copy(cls, complaints, default=None):
         default = default.copy() if default is not None else {}
-        for name in (cls._workflow_fields | cls._return_visit_fields | {
+        for name in (cls._workflow_fields | cls._return_visit_fields
+                | cls._agreement_fields | cls._action_fields | {
                     'cause_analysis', 'measures', 'review_note',
-                    'actions_taken', 'cancel_reason', 'reopen_reason',
+                    'preventive_measures', 'cancel_reason', 'reopen_reason',
                     'responsible_department', 'responsible_employee'}):
             default.setdefault(name, None)
         default.setdefault('state', 'received')
@@ -920,6 +1124,7 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
         default.setdefault('response_status', 'pending')
         default.setdefault('handling_status', 'pending')
         default.setdefault('resolution_status', 'pending')
+        default.setdefault('return_visit_status', None)
         default.setdefault('read_note', None)
         default.setdefault('received_at', cls.default_received_at())
         default.setdefault('logs', None)
@@ -942,18 +1147,23 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
         and escalate at once the breaches no scheduled action has seen"""
         late = []
         for complaint in complaints:
-            status = getattr(complaint, '%s_status' % kind)
-            if status == 'pending':
+            values = {done_field: moment}
+            if getattr(complaint, '%s_status' % kind) == 'pending':
                 deadline = getattr(complaint, '%s_deadline' % kind)
                 status = ('met' if deadline is None or moment <= deadline
                     else 'breached')
                 if status == 'breached':
                     late.append(complaint)
-            cls.write([complaint], {
-                    done_field: moment,
-                    '%s_hours' % kind: _hours(complaint.received_at, moment),
-                    '%s_status' % kind: status,
-                    })
+                values['%s_status' % kind] = status
+            # The first action measures the limit, also one the scheduled
+            # action found breached; a complaint that the customer sent
+            # back keeps the figures of its first resolution.
+            if getattr(complaint, '%s_hours' % kind) is None:
+                start = (complaint.received_at if kind in RECEIPT_LIMITS
+                    else complaint.resolved_at)
+                values['%s_hours' % kind] = (
+                    _hours(start, moment) if start else None)
+            cls.write([complaint], values)
         if late:
             cls._escalate(cls.browse([c.id for c in late]), kind, moment)
 
@@ -1048,11 +1258,63 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
                 raise ComplaintResolveError(gettext(
                         'crm_module.msg_complaint_resolve_approval',
                         complaint=complaint.rec_name))
-            if not (complaint.actions_taken or '').strip():
+            if not complaint.actions:
                 raise ComplaintResolveError(gettext(
                         'crm_module.msg_complaint_resolve_actions',
                         complaint=complaint.rec_name))
         cls._meet_limit(complaints, 'resolution', 'resolved_at', moment)
+        # the receiving department calls the customer back at once [S0-39]
+        for complaint in complaints:
+            limit = complaint._get_time_limit()
+            cls.write([complaint], {
+                    'return_visit_deadline': (
+                        moment + limit.return_visit_time),
+                    'return_visit_status': 'pending',
+                    'return_visited_at': None,
+                    'return_visit_hours': None,
+                    })
+
+    def check_return_visit(self):
+        "The customer's answer to the return visit, by the right caller"
+        if not (self.return_visit_date
+                and (self.return_visit_result or '').strip()
+                and self.satisfaction):
+            raise ComplaintCloseError(gettext(
+                    'crm_module.msg_complaint_close_return_visit',
+                    complaint=self.rec_name))
+        self.check_satisfaction()
+        self.check_return_visit_by()
+
+    def check_return_visit_by(self):
+        "The receiving department calls the customer back [S0-39]"
+        department = self.receiving_department
+        caller = self.return_visit_by
+        if not caller:
+            raise ComplaintCloseError(gettext(
+                    'crm_module.msg_complaint_return_visit_by',
+                    complaint=self.rec_name))
+        # the domain checks it too, but the employee may have moved since
+        if not department or caller.crm_department != department:
+            raise ComplaintCloseError(gettext(
+                    'crm_module.msg_complaint_return_visit_department',
+                    complaint=self.rec_name,
+                    employee=caller.rec_name,
+                    department=department.rec_name if department else '-'))
+
+    def check_preventive_measures(self):
+        "Each preventive measure verified before closing [S2-107]"
+        if not self.preventive_required:
+            return
+        if not self.preventive_measures:
+            raise ComplaintCloseError(gettext(
+                    'crm_module.msg_complaint_close_preventive_missing',
+                    complaint=self.rec_name))
+        for measure in self.preventive_measures:
+            if not measure.verified:
+                raise ComplaintCloseError(gettext(
+                        'crm_module.msg_complaint_close_preventive',
+                        complaint=self.rec_name,
+                        measure=measure.rec_name))
 
     @classmethod
     @ModelView.button
@@ -1060,17 +1322,71 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     def close(cls, complaints):
         pool = Pool()
         Survey = pool.get('crm.satisfaction')
+        moment = now()
         for complaint in complaints:
-            if not (complaint.return_visit_date
-                    and (complaint.return_visit_result or '').strip()
-                    and complaint.satisfaction):
+            complaint.check_return_visit()
+            if not (complaint.agreed_at
+                    and (complaint.agreed_with or '').strip()):
                 raise ComplaintCloseError(gettext(
-                        'crm_module.msg_complaint_close_return_visit',
+                        'crm_module.msg_complaint_close_agreement',
                         complaint=complaint.rec_name))
-            complaint.check_satisfaction()
-        cls.write(complaints, {'closed_at': now()})
+            target = complaint.get_satisfaction_target()
+            if complaint.satisfaction < target:
+                raise ComplaintCloseError(gettext(
+                        'crm_module.msg_complaint_close_dissatisfied',
+                        complaint=complaint.rec_name,
+                        satisfaction=complaint.satisfaction,
+                        target=target))
+            complaint.check_preventive_measures()
+        cls._meet_limit(
+            complaints, 'return_visit', 'return_visited_at', moment)
+        cls.write(complaints, {'closed_at': moment})
         with workflow():
             Survey.create([c._get_return_visit_survey() for c in complaints])
+
+    @classmethod
+    @ModelView.button
+    @requires_state('return_visit')
+    def not_satisfied(cls, complaints):
+        """Send the complaints whose customer is not satisfied back to
+        resolving with the customer's words, and tell the account manager
+        and the supervising manager: satisfaction is ensured [S1-06]"""
+        moment = now()
+        for complaint in complaints:
+            complaint.check_return_visit()
+            target = complaint.get_satisfaction_target()
+            if complaint.satisfaction >= target:
+                raise ComplaintCloseError(gettext(
+                        'crm_module.msg_complaint_not_satisfied_target',
+                        complaint=complaint.rec_name,
+                        satisfaction=complaint.satisfaction,
+                        target=target))
+        cls._meet_limit(
+            complaints, 'return_visit', 'return_visited_at', moment)
+        # the state change records the customer's words (ComplaintLog)
+        cls.write(complaints, {'state': 'resolving'})
+        cls.notify_dissatisfied(complaints)
+        values = dict.fromkeys(cls._return_visit_fields)
+        values.update(dict.fromkeys(cls._agreement_fields))
+        cls.write(complaints, values)
+
+    @classmethod
+    def notify_dissatisfied(cls, complaints):
+        "Notify the account manager and the supervising manager"
+        for complaint in complaints:
+            supervising = complaint.supervising_department
+            employees = {e for e in [
+                    complaint.party.crm_account_manager,
+                    supervising.manager if supervising else None] if e}
+            notify_employees(
+                employees, complaint, complaint._get_dissatisfied_message)
+
+    def _get_dissatisfied_message(self):
+        label = gettext('crm_module.msg_complaint_dissatisfied_label',
+            complaint=self.rec_name,
+            satisfaction=self.satisfaction,
+            target=self.get_satisfaction_target())
+        return label, self.return_visit_result
 
     def _get_return_visit_survey(self):
         return {
@@ -1080,6 +1396,10 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
             'kind': 'return_visit',
             'complaint': self.id,
             'overall': self.satisfaction,
+            'product_quality': self.return_visit_product_quality,
+            'service': self.return_visit_service,
+            'delivery': self.return_visit_delivery,
+            'price': self.return_visit_price,
             'surveyed_by': (
                 self.return_visit_by.id if self.return_visit_by else None),
             'note': self.return_visit_result,
@@ -1120,11 +1440,16 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
                     'resolution_status': 'pending',
                     'resolved_at': None,
                     'resolution_hours': None,
+                    'return_visit_deadline': None,
+                    'return_visit_status': None,
+                    'return_visited_at': None,
+                    'return_visit_hours': None,
                     'closed_at': None,
                     'handled_first': False,
                     **unstamp('approved'),
                     }
                 values.update(dict.fromkeys(cls._return_visit_fields))
+                values.update(dict.fromkeys(cls._agreement_fields))
             else:
                 values = {
                     'state': Log.cancelled_from(complaint) or 'received',
@@ -1238,15 +1563,17 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
 
     def _get_escalation(self, kind, moment):
         supervising = self.supervising_department
+        if kind == 'return_visit' or not self.responsible_department:
+            # the receiving department calls back [S0-39]
+            department = self.receiving_department
+        else:
+            department = self.responsible_department
         return {
             'complaint': self.id,
             'kind': kind,
             'deadline': getattr(self, '%s_deadline' % kind),
             'date': moment,
-            'department': (self.responsible_department.id
-                if self.responsible_department
-                else self.receiving_department.id
-                if self.receiving_department else None),
+            'department': department.id if department else None,
             'manager': (supervising.manager.id
                 if supervising and supervising.manager else None),
             }
@@ -1308,6 +1635,11 @@ class ComplaintLog(
                 note = complaint.reopen_reason
             elif from_state == 'awaiting_approval':
                 note = complaint.review_note
+            elif from_state == 'return_visit' and to_state == 'resolving':
+                note = gettext('crm_module.msg_complaint_log_dissatisfied',
+                    satisfaction=complaint.satisfaction,
+                    target=complaint.get_satisfaction_target(),
+                    answer=complaint.return_visit_result or '')
             vlist.append({
                     'complaint': complaint.id,
                     'date': moment,
@@ -1361,34 +1693,13 @@ class Escalation(
     def notify(cls, escalations):
         """Notify the users of the supervising manager in the ERP and, when
         configured, by e-mail"""
-        pool = Pool()
-        User = pool.get('res.user')
-        Notification = pool.get('res.notification')
-        ModelData = pool.get('ir.model.data')
-        Complaint = pool.get('crm.complaint')
-        action_id = ModelData.get_id('crm_module', 'act_complaint_form')
-        notifications = []
+        Complaint = Pool().get('crm.complaint')
         for escalation in escalations:
             if not escalation.manager:
                 continue
             complaint = escalation.complaint
-            users = User.search([
-                    ('employees', '=', escalation.manager.id),
-                    ])
-            for user in users:
-                language = user.language.code if user.language else None
-                with Transaction().set_context(language=language):
-                    label, description = escalation._get_message()
-                notifications.append({
-                        'user': user.id,
-                        'label': label,
-                        'description': description,
-                        'icon': 'tryton-notification',
-                        'model': Complaint.__name__,
-                        'records': json.dumps([complaint.id]),
-                        'action': action_id,
-                        })
-            values = {'notified_users': len(users)}
+            values = {'notified_users': notify_employees(
+                    [escalation.manager], complaint, escalation._get_message)}
             if (Complaint._config_value(
                         'complaint_escalation_email', complaint.company.id)
                     and escalation.manager.party.email):
@@ -1396,8 +1707,6 @@ class Escalation(
                 values['emailed'] = True
             with workflow():
                 cls.write([escalation], values)
-        if notifications:
-            Notification.create(notifications)
 
     def _get_message(self):
         kind = gettext('crm_module.msg_complaint_escalation_%s' % self.kind)

@@ -149,6 +149,10 @@ class Complaint(metaclass=PoolMeta):
             outcome = {
                 'closed_at': (
                     self.closed_at.isoformat() if self.closed_at else None),
+                'actions': [{
+                        'kind': a.kind,
+                        'description': a.description,
+                        } for a in self.actions],
                 'actions_taken': self.actions_taken,
                 'satisfaction': self.satisfaction,
                 }

@@ -8,6 +8,7 @@ from trytond.pool import Pool
 from trytond.pyson import Eval, Id
 from trytond.transaction import Transaction
 
+from .common import column_added
 from .exceptions import ConfigurationValidationError
 
 PERIOD_TYPES = [
@@ -26,10 +27,13 @@ COMPLAINT_FIELDS = {
     'complaint_sequence', 'complaint_receiving_department',
     'complaint_supervising_department', 'complaint_risk_hours',
     'complaint_repeat_days', 'complaint_escalation_email',
-    'complaint_handle_first_tiers'}
+    'complaint_handle_first_tiers', 'complaint_preventive_tiers'}
 # The tiers whose customers' non-major quality problems are handled first,
 # by tier code [S2-110]
 DEFAULT_HANDLE_FIRST_TIERS = ['strategic', 'key']
+# The tiers whose customers' quality complaints close only once each
+# preventive measure is verified [S2-107]
+DEFAULT_PREVENTIVE_TIERS = ['strategic']
 
 
 class ComplaintTiersMixin:
@@ -43,7 +47,7 @@ class ComplaintTiersMixin:
         company = Transaction().context.get('company')
         tiers = Tier.search([('company', '=', company)]) if company else []
         codes = {t.code: t.rec_name for t in tiers}
-        for code in DEFAULT_HANDLE_FIRST_TIERS:
+        for code in DEFAULT_HANDLE_FIRST_TIERS + DEFAULT_PREVENTIVE_TIERS:
             codes.setdefault(code, code)
         return sorted(codes.items())
 RELATIONSHIP_FIELDS = {
@@ -161,6 +165,11 @@ class Configuration(
             help="Non-major quality problems (severity general) of these "
             "tiers' customers may be handled before the measures are "
             "approved; responsibility is settled after."))
+    complaint_preventive_tiers = fields.MultiValue(fields.MultiSelection(
+            'get_complaint_tiers', "Preventive Measure Tiers",
+            help="A quality complaint of these tiers' customers lists its "
+            "preventive measures and closes only once each is verified. "
+            "The rulebook names strategic customers."))
 
     @classmethod
     def multivalue_model(cls, field):
@@ -198,6 +207,12 @@ class Configuration(
         return cls.multivalue_model(
             'complaint_handle_first_tiers'
             ).default_complaint_handle_first_tiers()
+
+    @classmethod
+    def default_complaint_preventive_tiers(cls, **pattern):
+        return cls.multivalue_model(
+            'complaint_preventive_tiers'
+            ).default_complaint_preventive_tiers()
 
     @classmethod
     def default_dormant_days(cls, **pattern):
@@ -365,6 +380,26 @@ class ConfigurationComplaint(
     complaint_escalation_email = fields.Boolean("Escalation E-mail")
     complaint_handle_first_tiers = fields.MultiSelection(
         'get_complaint_tiers', "Handle First Tiers")
+    complaint_preventive_tiers = fields.MultiSelection(
+        'get_complaint_tiers', "Preventive Measure Tiers")
+
+    @classmethod
+    def __register__(cls, module):
+        # The settings rows of an earlier release take the shipped tiers of
+        # the settings it did not know.
+        added = {name: column_added(cls, module, name)
+            for name in [
+                'complaint_handle_first_tiers', 'complaint_preventive_tiers']}
+        super().__register__(module)
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        for name, default in [
+                ('complaint_handle_first_tiers', DEFAULT_HANDLE_FIRST_TIERS),
+                ('complaint_preventive_tiers', DEFAULT_PREVENTIVE_TIERS)]:
+            if added[name]:
+                field = getattr(cls, name)
+                cursor.execute(*table.update([getattr(table, name)],
+                        [field.sql_format(list(default))]))
 
     @classmethod
     def default_complaint_sequence(cls):
@@ -389,6 +424,10 @@ class ConfigurationComplaint(
     @classmethod
     def default_complaint_handle_first_tiers(cls):
         return list(DEFAULT_HANDLE_FIRST_TIERS)
+
+    @classmethod
+    def default_complaint_preventive_tiers(cls):
+        return list(DEFAULT_PREVENTIVE_TIERS)
 
     @classmethod
     def validate_fields(cls, records, field_names):

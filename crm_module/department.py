@@ -15,6 +15,10 @@ class Department(DeactivableMixin, ModelSQL, ModelView):
         'company.employee', "Manager",
         domain=[('company', '=', Eval('company', -1))],
         help="Escalated complaints are notified to this employee's users.")
+    employees = fields.One2Many(
+        'company.employee', 'crm_department', "Employees",
+        readonly=True,
+        help="Set on the employee's form.")
 
     @classmethod
     def __setup__(cls):

@@ -83,6 +83,10 @@ class ComplaintReopenError(UserError):
     pass
 
 
+class ComplaintLineError(ValidationError):
+    pass
+
+
 class VisitValidationError(ValidationError):
     pass
 

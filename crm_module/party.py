@@ -429,6 +429,11 @@ class Employee(metaclass=PoolMeta):
         "Company Management",
         help="A member of the company's top management, who can be the "
         "executive sponsor of customers.")
+    crm_department = fields.Many2One(
+        'crm.department', "CRM Department", ondelete='SET NULL',
+        domain=[('company', '=', Eval('company', -1))],
+        help="The department the employee works in: the receiving "
+        "department's employees call the customers of complaints back.")
 
     @classmethod
     def default_crm_management(cls):

@@ -20,6 +20,10 @@ from .workflow import WorkflowRecordMixin
 import itertools
 
 
+# The satisfaction below which the customer of a complaint is not satisfied
+# after its return visit (product default, on the scale of 1 to 5)
+DEFAULT_SATISFACTION_TARGET = 3
+
 COMBINATIONS = [
     ('all', "All Criteria"),
     ('any', "Any Criterion"),
@@ -122,6 +126,12 @@ class Tier(
         "customer of this tier; empty for never. The shipped 6 months for "
         "strategic and key customers and 12 for the others are the "
         "product's: no rulebook gives a number.")
+    satisfaction_target = fields.Integer(
+        "Satisfaction Target",
+        help="The lowest satisfaction, from 1 to 5, that closes a "
+        "complaint of a customer of this tier after its return visit. The "
+        "shipped 3 is the product's: the rulebooks only ask that the "
+        "customer be satisfied.")
     description = fields.Text("Description", translate=True)
 
     @classmethod
@@ -139,6 +149,7 @@ class Tier(
         table_h = cls.__table_handler__(module)
         created = not table_h.column_exist('status_report')
         review_created = not table_h.column_exist('review_months')
+        target_created = not table_h.column_exist('satisfaction_target')
         super().__register__(module)
         table = cls.__table__()
         cursor = Transaction().connection.cursor()
@@ -150,6 +161,10 @@ class Tier(
                     [table.status_report], [True],
                     where=table.code.in_(
                         [r[0] for r in PRESETS[DEFAULT_PRESET] if r[6]])))
+        if target_created:
+            cursor.execute(*table.update(
+                    [table.satisfaction_target],
+                    [DEFAULT_SATISFACTION_TARGET]))
         if review_created:
             for code, *_, months in PRESETS[DEFAULT_PRESET]:
                 cursor.execute(*table.update(
@@ -175,6 +190,10 @@ class Tier(
     @classmethod
     def default_review_months(cls):
         return 12
+
+    @classmethod
+    def default_satisfaction_target(cls):
+        return DEFAULT_SATISFACTION_TARGET
 
     def get_rec_name(self, name):
         return self.name
@@ -207,6 +226,12 @@ class Tier(
                 raise TierValidationError(gettext(
                         'crm_module.msg_tier_review_months',
                         tier=tier.rec_name))
+            if (tier.satisfaction_target is not None
+                    and not 1 <= tier.satisfaction_target <= 5):
+                raise TierValidationError(gettext(
+                        'crm_module.msg_tier_satisfaction_target',
+                        tier=tier.rec_name,
+                        value=tier.satisfaction_target))
             if tier.no_sales and tier.criteria:
                 raise TierValidationError(gettext(
                         'crm_module.msg_tier_prospects_criteria',

@@ -519,8 +519,14 @@ def make_complaint_schema(earliest: date) -> Schema:
     return Schema.from_dict(declared, name="ComplaintIntakeSchema")()
 
 
+class ComplaintActionSchema(Schema):
+    kind = fields.String()
+    description = fields.String(allow_none=True)
+
+
 class ComplaintOutcomeSchema(Schema):
     closed_at = fields.String(allow_none=True)
+    actions = fields.List(fields.Nested(ComplaintActionSchema))
     actions_taken = fields.String(allow_none=True)
     satisfaction = fields.Integer(allow_none=True)
 

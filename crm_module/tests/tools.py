@@ -103,6 +103,12 @@ def setup_complaint_staff(config=None):
         department = Department(name=name, manager=manager)
         department.save()
         setattr(staff, key, department)
+    # the receiving department's employee calls the customers back
+    for employee, department in [
+            (staff.receiver, staff.reception),
+            (staff.engineer, staff.quality)]:
+        employee.crm_department = department
+        employee.save()
 
     crm, crm_manager = (Group.find([('name', '=', n)])[0]
         for n in ["CRM", "CRM Manager"])
