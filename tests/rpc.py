@@ -80,3 +80,35 @@ class Rpc:
 
     def read(self, model, ids, fields):
         return self.model(model, "read", ids, fields)
+
+
+def rpc_date(day):
+    "A date as Tryton's JSON-RPC carries it"
+    return {"__class__": "date", "year": day.year, "month": day.month, "day": day.day}
+
+
+def rpc_datetime(moment):
+    "A naive UTC date-time as Tryton's JSON-RPC carries it"
+    return {
+        "__class__": "datetime",
+        "year": moment.year,
+        "month": moment.month,
+        "day": moment.day,
+        "hour": moment.hour,
+        "minute": moment.minute,
+        "second": moment.second,
+        "microsecond": 0,
+    }
+
+
+def rpc_now(minutes_ago=1):
+    "The server's now as a naive UTC date-time, a little in the past"
+    from datetime import datetime, timedelta, timezone
+
+    moment = datetime.now(timezone.utc).replace(tzinfo=None)
+    return rpc_datetime(moment - timedelta(minutes=minutes_ago))
+
+
+def rpc_decimal(text):
+    "A decimal as Tryton's JSON-RPC carries it"
+    return {"__class__": "Decimal", "decimal": text}

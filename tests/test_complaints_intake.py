@@ -19,7 +19,7 @@ from sync_api.erp import ErpComplaintsClient, ErpError, ErpRefused
 from sync_api.extensions import db
 from sync_api.models import ComplaintIntake
 from tests.conftest import make_erp_api
-from tests.rpc import Rpc, make_user
+from tests.rpc import Rpc, make_user, rpc_date, rpc_now
 from tests.test_health import assert_problem
 
 SOURCE = "portal"
@@ -430,12 +430,11 @@ def test_a_closed_complaint_shows_its_outcome(erp_app, erp_client, erp_sender, e
 
     assert status["state"] == "closed"
     assert status["outcome"]["satisfaction"] == 5
-    assert status["outcome"]["actions_taken"] == "Doors replaced."
+    assert status["outcome"]["actions"] == [
+        {"kind": "replace", "description": "Doors replaced."}
+    ]
+    assert status["outcome"]["actions_taken"] == "On site."
     assert status["outcome"]["closed_at"]
-
-
-def rpc_date(day):
-    return {"__class__": "date", "year": day.year, "month": day.month, "day": day.day}
 
 
 def close_in_erp(erp, complaint_id):
@@ -458,17 +457,41 @@ def close_in_erp(erp, complaint_id):
     def write(values):
         admin.model("crm.complaint", "write", ids, values)
 
+    # the receiving department's employee calls the customer back
+    (party,) = admin.model("party.party", "create", [{"name": "Li Na"}])
+    (caller,) = admin.model(
+        "company.employee",
+        "create",
+        [
+            {
+                "party": party,
+                "company": admin.context["company"],
+                "crm_department": department,
+            }
+        ],
+    )
     button("acknowledge")
-    write({"responsible_department": department})
+    write({"responsible_department": department, "receiving_department": department})
     button("investigate")
     write({"cause_analysis": "Packing.", "measures": "Replace the doors."})
     button("submit")
     button("approve")
-    write({"actions_taken": "Doors replaced."})
-    button("resolve")
     write(
         {
-            "return_visit_date": rpc_date(datetime.now().date()),
+            "actions": [
+                ["create", [{"kind": "replace", "description": "Doors replaced."}]]
+            ],
+            "actions_taken": "On site.",
+        }
+    )
+    button("resolve")
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    write(
+        {
+            "agreed_at": rpc_now(),
+            "agreed_with": "Mr. Sun",
+            "return_visit_date": rpc_date(now.date()),
+            "return_visit_by": caller,
             "return_visit_result": "Satisfied.",
             "satisfaction": 5,
         }

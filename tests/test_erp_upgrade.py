@@ -217,3 +217,24 @@ def test_key_customers_get_strategic_complaint_precedence(upgraded):
     assert set(by_tier) == {"strategic", "key"}
     assert by_tier["key"] == by_tier["strategic"]
     assert set(by_tier["key"]) == {"general", "serious", "very_serious"}
+
+
+def test_upgrade_gives_the_shipped_return_visit_settings(upgraded):
+    """The columns 4/7 adds take the product's defaults on the rows of the
+    previous release: the return visit within 24 hours, a satisfaction
+    target of 3, preventive measures for strategic customers and handling
+    first for strategic and key ones"""
+    _, server = upgraded
+    admin = Rpc(server, "admin", server.password)
+    limits = admin.search_read("crm.complaint.time_limit", [], ["return_visit_time"])
+    assert limits
+    assert {limit["return_visit_time"]["seconds"] for limit in limits} == {86400}
+    tiers = admin.search_read("crm.tier", [], ["satisfaction_target"])
+    assert {tier["satisfaction_target"] for tier in tiers} == {3}
+    (configuration,) = admin.read(
+        "crm.configuration",
+        [1],
+        ["complaint_preventive_tiers", "complaint_handle_first_tiers"],
+    )
+    assert configuration["complaint_preventive_tiers"] == ["strategic"]
+    assert sorted(configuration["complaint_handle_first_tiers"]) == ["key", "strategic"]

@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from tests.rpc import make_user
+from tests.rpc import make_user, rpc_date, rpc_decimal, rpc_now
 
 from .sao import query
 
@@ -106,16 +106,94 @@ def test_complaint_from_received_to_closed(sao, erp, admin, crm_user):
         erp, "SELECT approved_by FROM crm_complaint WHERE id = ?", complaint_id
     ) == [(admin_id,)]
 
-    sao.tab("Analysis and Measures")
-    sao.fill("actions_taken", "Panels replaced on site.")
+    # A strategic customer's quality problem: a preventive measure to verify
+    # and the action taken (lines written over RPC, as the form's editable
+    # lists are; the buttons and fields below are the screen's).
+    (engineer,) = query(
+        erp,
+        "SELECT e.id FROM company_employee e JOIN crm_department d "
+        "ON e.crm_department = d.id ORDER BY d.id, e.id",
+    )[:1]
+    admin.model(
+        "crm.complaint",
+        "write",
+        [complaint_id],
+        {
+            "preventive_measures": [
+                [
+                    "create",
+                    [
+                        {
+                            "name": "Thicker foam on every shipment",
+                            "owner": engineer[0],
+                            "due_date": rpc_date(date.today()),
+                        }
+                    ],
+                ]
+            ],
+            "actions": [
+                [
+                    "create",
+                    [{"kind": "replace", "amount": rpc_decimal("3600.00")}],
+                ]
+            ],
+            "actions_taken": "Panels replaced on site.",
+        },
+    )
+    sao.tab("Actions and Prevention")
     sao.button("Resolved")
     wait_state(sao, erp, complaint_id, "return_visit")
 
-    sao.tab("Return Visit")
+    def call_back(satisfaction, answer):
+        admin.model(
+            "crm.complaint",
+            "write",
+            [complaint_id],
+            {"agreed_at": rpc_now(), "agreed_with": "Mr. Sun"},
+        )
+        sao.open_record("crm.complaint", complaint_id)
+        sao.wait_value("state", "Return Visit")
+        sao.tab("Return Visit")
+        sao.fill("return_visit_date", date.today().strftime("%m/%d/%Y"))
+        sao.choose("return_visit_by", caller)
+        sao.fill("satisfaction", str(satisfaction))
+        sao.fill("return_visit_result", answer)
+
+    # The receiving department's employee calls back: the customer is not
+    # satisfied (2 below the target 3), the complaint goes back to resolving.
+    (caller,) = query(
+        erp,
+        "SELECT p.name FROM company_employee e JOIN party_party p "
+        "ON e.party = p.id JOIN crm_department d ON e.crm_department = d.id "
+        "JOIN crm_complaint c ON c.receiving_department = d.id "
+        "WHERE c.id = ? ORDER BY e.id",
+        complaint_id,
+    )[0]
     today = date.today()
-    sao.fill("return_visit_date", today.strftime("%m/%d/%Y"))
-    sao.fill("satisfaction", "4")
-    sao.fill("return_visit_result", "Satisfied with the replacement.")
+    call_back(2, "Two panels still scratched.")
+    sao.button("Not Satisfied")
+    wait_state(sao, erp, complaint_id, "resolving")
+    sao.wait_value("state", "Resolving")
+    sao.button("Resolved")
+    wait_state(sao, erp, complaint_id, "return_visit")
+
+    # Satisfied now; the preventive measure verified, the complaint closes.
+    call_back(4, "Satisfied with the replacement.")
+    (measure,) = query(
+        erp,
+        "SELECT id FROM crm_complaint_preventive WHERE complaint = ?",
+        complaint_id,
+    )[0]
+    admin.model(
+        "crm.complaint.preventive",
+        "write",
+        [measure],
+        {
+            "verified_by": engineer[0],
+            "verified_on": rpc_date(today),
+            "verification": "Two shipments checked.",
+        },
+    )
     sao.button("Close")
     wait_state(sao, erp, complaint_id, "closed")
     sao.wait_value("state", "Closed")
@@ -129,6 +207,7 @@ def test_complaint_from_received_to_closed(sao, erp, admin, crm_user):
         (login.title(), "Awaiting Approval"),
         ("Administrator", "Resolving"),
         ("Administrator", "Return Visit"),
+        ("Administrator", "Resolving"),
         ("Administrator", "Closed"),
     ]:
         sao.wait_row(who, to_state)
@@ -144,6 +223,8 @@ def test_complaint_from_received_to_closed(sao, erp, admin, crm_user):
         ("acknowledged", "investigating", crm_user_id),
         ("investigating", "awaiting_approval", crm_user_id),
         ("awaiting_approval", "resolving", admin_id),
+        ("resolving", "return_visit", admin_id),
+        ("return_visit", "resolving", admin_id),
         ("resolving", "return_visit", admin_id),
         ("return_visit", "closed", admin_id),
     ]
