@@ -47,6 +47,9 @@ setup(
             'openpyxl>=3.1,<4',
             'hypothesis>=6.100',
             'schemathesis>=4,<5',
+            # A real SMTP server on loopback receives the escalation
+            # e-mails in the tests.
+            'aiosmtpd>=1.4',
             ],
         },
     entry_points={
