@@ -50,6 +50,12 @@ setup(
             # A real SMTP server on loopback receives the escalation
             # e-mails in the tests.
             'aiosmtpd>=1.4',
+            # The optional complaints by e-mail are tested too.
+            'trytond-inbound-email' + TRYTON,
+            ],
+        'inbound_email': [
+            # Complaints received by e-mail (complaint_email.py)
+            'trytond-inbound-email' + TRYTON,
             ],
         },
     entry_points={

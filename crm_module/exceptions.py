@@ -145,3 +145,7 @@ class PlanRevisionError(ValidationError):
 
 class ComplaintReadError(UserError):
     pass
+
+
+class ComplaintEmailError(UserError):
+    pass
