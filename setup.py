@@ -47,6 +47,15 @@ setup(
             'openpyxl>=3.1,<4',
             'hypothesis>=6.100',
             'schemathesis>=4,<5',
+            # A real SMTP server on loopback receives the escalation
+            # e-mails in the tests.
+            'aiosmtpd>=1.4',
+            # The optional complaints by e-mail are tested too.
+            'trytond-inbound-email' + TRYTON,
+            ],
+        'inbound_email': [
+            # Complaints received by e-mail (complaint_email.py)
+            'trytond-inbound-email' + TRYTON,
             ],
         },
     entry_points={

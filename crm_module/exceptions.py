@@ -149,3 +149,7 @@ class PlanRevisionError(ValidationError):
 
 class ComplaintReadError(UserError):
     pass
+
+
+class ComplaintEmailError(UserError):
+    pass

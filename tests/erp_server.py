@@ -66,8 +66,15 @@ class ErpServer:
         database: str = DATABASE,
         web_root: str | None = None,
         code_root: Path = REPOSITORY_ROOT,
+        email_uri: str | None = None,
+        modules: tuple[str, ...] = (),
     ) -> None:
         self.directory = directory
+        # Where trytond sends its e-mails ([email] uri): an SMTP server of
+        # the test on loopback; None keeps trytond's default.
+        self.email_uri = email_uri
+        # Modules activated besides crm_module (its optional dependencies).
+        self.modules = modules
         # The tree whose crm_module and fixtures run: another release's for
         # the upgrade test (it comes first on the path).
         self.code_root = code_root
@@ -117,6 +124,15 @@ class ErpServer:
         )
         if self.web_root:
             environment["TRYTOND_WEB__ROOT"] = self.web_root
+        if self.email_uri:
+            environment.update(
+                TRYTOND_EMAIL__URI=self.email_uri,
+                TRYTOND_EMAIL__FROM="crm@example.com",
+            )
+        if self.postgresql_uri:
+            # The file store (e-mails received by inbound_email) stays in
+            # the test's folder.
+            environment["TRYTOND_DATABASE__PATH"] = str(self.directory)
         return environment
 
     def run(self, *command: str) -> str:
@@ -145,7 +161,7 @@ class ErpServer:
             self.database_path.write_bytes(b"")
         admin = [str(BIN / "trytond-admin"), "-d", self.database]
         self.run(*admin, "--all", "--email", "admin@example.com")
-        self.run(*admin, "-u", "crm_module", "--activate-dependencies")
+        self.run(*admin, "-u", "crm_module", *self.modules, "--activate-dependencies")
         for language in languages:
             self.run(*admin, "--all", "-l", language)
 

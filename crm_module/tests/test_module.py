@@ -12,6 +12,10 @@ LOCALE = os.path.join(os.path.dirname(__file__), '..', 'locale')
 class CrmModuleTestCase(CompanyTestMixin, ModuleTestCase):
     "Test CRM module"
     module = 'crm_module'
+    # Its optional dependency: the views, access and strings of the
+    # complaints by e-mail are checked too. The scenarios activate
+    # crm_module alone.
+    extras = ['inbound_email']
 
     @with_transaction()
     def test_zh_cn_complete(self):
