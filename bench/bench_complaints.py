@@ -301,6 +301,9 @@ def run_intake(args, result):
             sampler.join()
         erp_latencies = [seen[k] - sent[k] for k in sent if k in seen]
         first_sent = min(sent.values())
+        last_sent = max(sent.values())
+        # the ERP's pace once the clients are done: the forward alone
+        drained = sorted(t for t in seen.values() if t > last_sent)
         last_seen = max(seen.values()) if seen else float("nan")
         created = {
             external_id: epoch(created)
@@ -337,6 +340,11 @@ def run_intake(args, result):
             intake_retried=sum(1 for r in api_rows if r[3]),
             intake_s=round(last_seen - first_sent, 2),
             intake_per_s=round(len(erp_latencies) / (last_seen - first_sent), 1),
+            intake_after_push_per_s=round(
+                (len(drained) - 1) / (drained[-1] - drained[0]), 1
+            )
+            if len(drained) > 10
+            else None,
             intake_latency_s=summary(erp_latencies),
             intake_forwarded_latency_s=summary(
                 [forwarded[k] - sent[k] for k in sent if k in forwarded]
@@ -840,6 +848,7 @@ def report(result):
                 f"{result['intake_per_s']:,.1f}/s",
                 "",
                 "",
+                f"{result['intake_after_push_per_s']}/s once the push is over; "
                 f"push alone {result['intake_push_per_s']:,.0f}/s, "
                 f"{result['intake_clients']} clients",
             ),
