@@ -146,7 +146,7 @@ class ErpRows:
         return sorted(
             code
             for (code,) in self.execute(
-                "SELECT code FROM party_party WHERE code LIKE 'C%' AND active"
+                "SELECT code FROM party_party WHERE code LIKE {m} AND active", ("C%",)
             )
         )
 
