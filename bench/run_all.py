@@ -3,10 +3,10 @@
     .venv/bin/python -m bench.run_all [--backend sqlite] [--backend postgresql]
         [--only bench_evaluation] [--output bench/RESULTS.md]
 
-Each benchmark is a module ``bench/bench_*.py`` (bench_evaluation,
-bench_load, bench_reports, bench_sync, bench_visits) that takes ``--backend`` and
-prints one ``RESULT {json}`` line with ``benchmark``, ``backend``,
-``targets`` (figure name -> target text) and ``ok`` (figure name -> bool).
+Each benchmark is a module ``bench/bench_*.py`` (bench_complaints,
+bench_evaluation, bench_load, bench_reports, bench_sync, bench_visits) that
+takes ``--backend`` and prints one ``RESULT {json}`` line with ``benchmark``,
+``backend``, ``targets`` (figure name -> target text) and ``ok`` (figure name -> bool).
 This runs each of them once per backend as a child process (its output
 goes through, so progress stays visible), then writes one table: the file
 is generated, never edited by hand. PostgreSQL runs use the private
