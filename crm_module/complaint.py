@@ -121,9 +121,10 @@ def _hours(start, end):
         Decimal('0.01'))
 
 
-def notify_employees(employees, complaint, message):
-    """Notify in the ERP the users of employees about complaint, with
-    message() giving the label and description in each user's language"""
+def notify_employees(employees, complaint, record, message):
+    """Notify in the ERP the users of employees about complaint, with the
+    method message of record giving the label and description in each
+    user's language"""
     pool = Pool()
     User = pool.get('res.user')
     Notification = pool.get('res.notification')
@@ -139,7 +140,10 @@ def notify_employees(employees, complaint, message):
     for user in users:
         language = user.language.code if user.language else None
         with Transaction().set_context(language=language):
-            label, description = message()
+            # a record of the new context: reading the one given would
+            # recompute the names of every record of its cache
+            label, description = getattr(
+                record.__class__(record.id), message)()
         notifications.append({
                 'user': user.id,
                 'label': label,
@@ -1379,7 +1383,7 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
                     complaint.party.crm_account_manager,
                     supervising.manager if supervising else None] if e}
             notify_employees(
-                employees, complaint, complaint._get_dissatisfied_message)
+                employees, complaint, complaint, '_get_dissatisfied_message')
 
     def _get_dissatisfied_message(self):
         label = gettext('crm_module.msg_complaint_dissatisfied_label',
@@ -1699,7 +1703,8 @@ class Escalation(
                 continue
             complaint = escalation.complaint
             values = {'notified_users': notify_employees(
-                    [escalation.manager], complaint, escalation._get_message)}
+                    [escalation.manager], complaint, escalation,
+                    '_get_message')}
             if (Complaint._config_value(
                         'complaint_escalation_email', complaint.company.id)
                     and escalation.manager.party.email):
