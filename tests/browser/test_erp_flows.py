@@ -140,6 +140,8 @@ def test_complaint_from_received_to_closed(sao, erp, admin, crm_user):
             "actions_taken": "Panels replaced on site.",
         },
     )
+    sao.open_record("crm.complaint", complaint_id)
+    sao.wait_value("state", "Resolving")
     sao.tab("Actions and Prevention")
     sao.button("Resolved")
     wait_state(sao, erp, complaint_id, "return_visit")
