@@ -565,8 +565,10 @@ def expected_figures(rows, now, hours):
     for row in rows:
         pending = [
             row[f"{kind}_deadline"]
-            for kind, states in LIMIT_STATES.items()
-            if row["state"] in states and row[f"{kind}_status"] == "pending"
+            # the generated complaints in return visit have no return-visit
+            # deadline: the ERP counts only the limits counted from receipt
+            for kind in KINDS
+            if row["state"] in LIMIT_STATES[kind] and row[f"{kind}_status"] == "pending"
         ]
         at_risk += any(now <= d <= end for d in pending)
         breaching += sum(d < now for d in pending)

@@ -1116,19 +1116,19 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
     @classmethod
     def copy(cls, complaints, default=None):
         default = default.copy() if default is not None else {}
-        for name in (cls._workflow_fields | cls._return_visit_fields
-                | cls._agreement_fields | cls._action_fields | {
-                    'cause_analysis', 'measures', 'review_note',
-                    'preventive_measures', 'cancel_reason', 'reopen_reason',
-                    'responsible_department', 'responsible_employee'}):
-            default.setdefault(name, None)
+        # a copy starts again at receipt, its limits pending
         default.setdefault('state', 'received')
         default.setdefault('handled_first', False)
         default.setdefault('is_repeat', False)
         default.setdefault('response_status', 'pending')
         default.setdefault('handling_status', 'pending')
         default.setdefault('resolution_status', 'pending')
-        default.setdefault('return_visit_status', None)
+        for name in (cls._workflow_fields | cls._return_visit_fields
+                | cls._agreement_fields | cls._action_fields | {
+                    'cause_analysis', 'measures', 'review_note',
+                    'preventive_measures', 'cancel_reason', 'reopen_reason',
+                    'responsible_department', 'responsible_employee'}):
+            default.setdefault(name, None)
         default.setdefault('read_note', None)
         default.setdefault('received_at', cls.default_received_at())
         default.setdefault('logs', None)

@@ -140,7 +140,7 @@ def test_complaint_from_received_to_closed(sao, erp, admin, crm_user):
             "actions_taken": "Panels replaced on site.",
         },
     )
-    sao.open_record("crm.complaint", complaint_id)
+    sao.reload()
     sao.wait_value("state", "Resolving")
     sao.tab("Actions and Prevention")
     sao.button("Resolved")
@@ -153,7 +153,7 @@ def test_complaint_from_received_to_closed(sao, erp, admin, crm_user):
             [complaint_id],
             {"agreed_at": rpc_now(), "agreed_with": "Mr. Sun"},
         )
-        sao.open_record("crm.complaint", complaint_id)
+        sao.reload()
         sao.wait_value("state", "Return Visit")
         sao.tab("Return Visit")
         sao.fill("return_visit_date", date.today().strftime("%m/%d/%Y"))
