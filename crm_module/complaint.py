@@ -16,13 +16,13 @@ from trytond.transaction import Transaction, without_check_access
 
 from .clock import company_time, now
 from .common import CustomerRecNameMixin, column_added
+from .satisfaction import check_scores
 from .tier import DEFAULT_SATISFACTION_TARGET
 from .exceptions import (
     ComplaintApprovalError, ComplaintCancelError, ComplaintCloseError,
     ComplaintDeleteError, ComplaintLockedError, ComplaintReadError,
     ComplaintReopenError,
-    ComplaintResolveError, ComplaintSatisfactionError,
-    ComplaintTimeLimitError)
+    ComplaintResolveError, ComplaintTimeLimitError)
 from .workflow import (
     WorkflowGuardMixin, WorkflowRecordMixin, guarded_transition,
     in_workflow, requires_state, stamp, stamp_fields, unstamp, workflow)
@@ -1014,13 +1014,7 @@ class Complaint(WorkflowGuardMixin, Workflow, ModelSQL, ModelView):
         'return_visit_service', 'return_visit_delivery', 'return_visit_price'}
 
     def check_satisfaction(self):
-        for name in sorted(self._score_fields):
-            value = getattr(self, name)
-            if value is not None and not 1 <= value <= 5:
-                raise ComplaintSatisfactionError(gettext(
-                        'crm_module.msg_satisfaction_range',
-                        field=self.__names__(name)['field'],
-                        value=value))
+        check_scores(self, sorted(self._score_fields))
 
     def check_received_at(self):
         if self.received_at and self.received_at > now():

@@ -31,9 +31,6 @@ class ComplaintLineMixin:
     company = fields.Function(
         fields.Many2One('company.company', "Company"),
         'on_change_with_company', searcher='search_company')
-    complaint_state = fields.Function(
-        fields.Selection('get_complaint_states', "Complaint State"),
-        'on_change_with_complaint_state')
 
     @classmethod
     def __setup__(cls):
@@ -51,15 +48,6 @@ class ComplaintLineMixin:
     @classmethod
     def search_company(cls, name, clause):
         return [('complaint.' + clause[0], *clause[1:])]
-
-    @classmethod
-    def get_complaint_states(cls):
-        Complaint = Pool().get('crm.complaint')
-        return Complaint.fields_get(['state'])['state']['selection']
-
-    @fields.depends('complaint', '_parent_complaint.state')
-    def on_change_with_complaint_state(self, name=None):
-        return self.complaint.state if self.complaint else None
 
     @classmethod
     def check_complaint_state(cls, complaints):

@@ -16,6 +16,17 @@ SCORES = [
     'product_quality', 'service', 'delivery', 'price', 'overall']
 
 
+def check_scores(record, names):
+    "Refuse a score of the fields names of record outside 1 to 5"
+    for name in names:
+        value = getattr(record, name)
+        if value is not None and not 1 <= value <= 5:
+            raise ComplaintSatisfactionError(gettext(
+                    'crm_module.msg_satisfaction_range',
+                    field=record.__names__(name)['field'],
+                    value=value))
+
+
 def _score(string, required=False):
     return fields.Integer(
         string, required=required,
@@ -87,13 +98,7 @@ class Satisfaction(CustomerRecNameMixin, ModelSQL, ModelView):
                 survey.check_scores()
 
     def check_scores(self):
-        for name in SCORES:
-            value = getattr(self, name)
-            if value is not None and not 1 <= value <= 5:
-                raise ComplaintSatisfactionError(gettext(
-                        'crm_module.msg_satisfaction_range',
-                        field=self.__names__(name)['field'],
-                        value=value))
+        check_scores(self, SCORES)
 
     @classmethod
     def create(cls, vlist):
