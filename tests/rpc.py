@@ -101,6 +101,20 @@ def rpc_datetime(moment):
     }
 
 
+def from_rpc_datetime(value):
+    "The naive date-time of a JSON-RPC datetime object"
+    from datetime import datetime
+
+    return datetime(
+        value["year"],
+        value["month"],
+        value["day"],
+        value["hour"],
+        value["minute"],
+        value["second"],
+    )
+
+
 def rpc_now(minutes_ago=1):
     "The server's now as a naive UTC date-time, a little in the past"
     from datetime import datetime, timedelta, timezone

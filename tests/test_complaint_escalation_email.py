@@ -22,7 +22,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.erp_server import ErpServer, free_port
-from tests.rpc import Rpc
+from tests.rpc import Rpc, from_rpc_datetime
 
 # The demo company's time zone: the texts give the deadline in it.
 COMPANY_ZONE = ZoneInfo("Asia/Shanghai")
@@ -210,15 +210,7 @@ def desk(mail_erp):
 
 
 def deadline(complaint, kind):
-    value = complaint[f"{kind}_deadline"]
-    return datetime(
-        value["year"],
-        value["month"],
-        value["day"],
-        value["hour"],
-        value["minute"],
-        value["second"],
-    )
+    return from_rpc_datetime(complaint[f"{kind}_deadline"])
 
 
 def by_subject(messages):

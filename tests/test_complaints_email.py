@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from tests.erp_server import ErpServer
-from tests.rpc import Rpc, RpcError, make_user
+from tests.rpc import Rpc, RpcError, from_rpc_datetime, make_user
 
 COMPLAINTS_ADDRESS = "complaints@crm.example.com"
 
@@ -149,17 +149,6 @@ def read_complaint(inbox, complaint_id):
     return complaint
 
 
-def as_datetime(value):
-    return datetime(
-        value["year"],
-        value["month"],
-        value["day"],
-        value["hour"],
-        value["minute"],
-        value["second"],
-    )
-
-
 def utc_now():
     return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
 
@@ -196,8 +185,8 @@ def test_a_known_sender_gets_a_complaint_at_once(inbox):
     )
     # Received when sent (naive UTC): the time limits count from then.
     received_at = sent.astimezone(timezone.utc).replace(tzinfo=None)
-    assert as_datetime(complaint["received_at"]) == received_at
-    assert as_datetime(complaint["response_deadline"]) == received_at + timedelta(
+    assert from_rpc_datetime(complaint["received_at"]) == received_at
+    assert from_rpc_datetime(complaint["response_deadline"]) == received_at + timedelta(
         hours=24
     )
     # The inbound e-mail's result is the complaint e-mail.
@@ -243,8 +232,10 @@ def test_a_mail_dated_in_the_future_is_received_now(inbox):
     after = utc_now()
     (received,) = complaint_emails(inbox, message)
     complaint = read_complaint(inbox, received["complaint"])
-    assert before <= as_datetime(complaint["received_at"]) <= after
-    assert as_datetime(received["received_at"]) == as_datetime(complaint["received_at"])
+    assert before <= from_rpc_datetime(complaint["received_at"]) <= after
+    assert from_rpc_datetime(received["received_at"]) == from_rpc_datetime(
+        complaint["received_at"]
+    )
 
 
 def test_an_unknown_sender_waits_until_a_user_assigns_the_customer(email_erp, inbox):
@@ -289,7 +280,7 @@ def test_an_unknown_sender_waits_until_a_user_assigns_the_customer(email_erp, in
     assert complaint["channel"] == "email"
     assert complaint["contact"] == "Wang Fang"
     # Received when the mail was, not when it was assigned.
-    assert as_datetime(complaint["received_at"]) == sent.replace(tzinfo=None)
+    assert from_rpc_datetime(complaint["received_at"]) == sent.replace(tzinfo=None)
 
     # Posted again, it stays the one complaint.
     post(inbox, message)
